@@ -1,0 +1,137 @@
+"""``redfeed extract -- <program>``: the scraper side of the contract.
+
+Runs any program that prints records as JSON lines on stdout (logs on stderr), streams them into
+the archive, and commits the batch only if the program succeeded. Its exit code tells the wrapper
+why it failed; SIGTERM stops both and leaves no manifest behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from typing import Any
+
+from redfeed.archive import AlreadyExists, Archive, BatchKey, BatchWriter, Manifest, open_store
+from redfeed.contract import Settings, run_command
+from redfeed.errors import (
+    ConfigError,
+    NothingNew,
+    RedfeedError,
+    Terminated,
+    error_for_exit_code,
+)
+
+log = logging.getLogger("redfeed.extract")
+
+#: How long the program gets to stop after SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 10
+
+
+def batch_summary(manifest: Manifest, manifest_url: str) -> dict[str, Any]:
+    return {
+        "feed": manifest.feed,
+        "run_id": manifest.run_id,
+        "interval_start": manifest.interval_start,
+        "interval_end": manifest.interval_end,
+        "records": manifest.records,
+        "rejected": manifest.rejected,
+        "manifest": manifest_url,
+        "parts": [f.url for f in manifest.files],
+        "rejects": [f.url for f in manifest.rejects],
+        "bytes": sum(f.bytes for f in manifest.files),
+    }
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def extract(program: list[str]) -> dict[str, Any]:
+    if not program:
+        raise ConfigError("usage: redfeed extract -- <program> [args...]")
+    settings = Settings.from_env()
+    assert settings.archive_url is not None
+    store = open_store(settings.archive_url)
+    archive = Archive(store)
+    key = BatchKey(settings.feed, settings.interval_start, settings.run_id)
+
+    existing = archive.manifest(key)
+    if existing is not None:
+        # Idempotent per run id: a retry after a commit reports the batch instead of re-scraping.
+        log.info("batch %s is already committed; not scraping again", store.uri(key.manifest))
+        return {**batch_summary(existing, store.uri(key.manifest)), "already_committed": True}
+
+    store.check_writable()
+    previous = (
+        archive.latest(settings.feed, settings.interval_start) if settings.skip_unchanged else None
+    )
+
+    writer = BatchWriter(
+        store,
+        key,
+        settings.interval_end,
+        part_max_records=settings.part_max_records,
+        part_max_bytes=settings.part_max_bytes,
+        code_version=settings.code_version,
+        source_url=settings.source_url,
+    )
+    env = {**os.environ, "REDFEED_RUN_ID": settings.run_id}
+    log.info(
+        "extract %s run %s interval [%s, %s) into %s: %s",
+        settings.feed,
+        settings.run_id,
+        settings.interval_start.isoformat(),
+        settings.interval_end.isoformat(),
+        store.uri(key.prefix),
+        " ".join(program),
+    )
+    try:
+        child = subprocess.Popen(program, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+    except OSError as exc:
+        raise ConfigError(f"cannot start {program[0]!r}: {exc}") from exc
+
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            writer.write_line(line)
+        code = child.wait()
+        if code != 0:
+            raise error_for_exit_code(code, f"{program[0]} exited with code {code}")
+        if previous is not None and previous.content_digest == writer.content_digest:
+            raise NothingNew(
+                f"the source is unchanged since run {previous.run_id} "
+                f"({previous.records} records); nothing committed"
+            )
+        manifest = writer.commit()
+    except BaseException as exc:
+        _stop(child)
+        if not writer.closed:
+            writer.abort()
+        if isinstance(exc, AlreadyExists):
+            raise ConfigError(
+                f"run id {settings.run_id} collided with another writer: {exc}"
+            ) from exc
+        if isinstance(exc, RedfeedError) and not isinstance(exc, Terminated):
+            exc.summary = {  # type: ignore[attr-defined]
+                "feed": settings.feed,
+                "run_id": settings.run_id,
+                "records_seen": writer.records,
+                "rejected_seen": writer.rejected,
+                "committed": False,
+            }
+        raise
+
+    url = store.uri(key.manifest)
+    log.info("committed %s: %d records, %d rejected", url, manifest.records, manifest.rejected)
+    return batch_summary(manifest, url)
+
+
+def main(program: list[str]) -> int:
+    return run_command("extract", lambda: extract(program))

@@ -1,0 +1,33 @@
+"""Shared test fixtures. Real public data is read from ../shared/fixtures (or REDFEED_FIXTURES),
+never copied into the repo; under CI=true a missing fixture directory fails loudly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fixtures_root() -> Path:
+    return Path(os.environ.get("REDFEED_FIXTURES", REPO.parent / "shared" / "fixtures"))
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    root = fixtures_root()
+    if not root.is_dir():
+        message = f"fixture data not found at {root} (set REDFEED_FIXTURES)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture(scope="session")
+def confs_tech_dir(fixtures_dir: Path) -> Path:
+    path = fixtures_dir / "confs-tech"
+    assert (path / "conferences").is_dir(), f"{path} has no conferences/ directory"
+    return path
