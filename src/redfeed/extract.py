@@ -18,7 +18,6 @@ from redfeed.errors import (
     ConfigError,
     NothingNew,
     RedfeedError,
-    Terminated,
     error_for_exit_code,
 )
 
@@ -112,18 +111,19 @@ def extract(program: list[str]) -> dict[str, Any]:
         manifest = writer.commit()
     except BaseException as exc:
         _stop(child)
+        seen, rejected = writer.records, writer.rejected
         if not writer.closed:
             writer.abort()
         if isinstance(exc, AlreadyExists):
             raise ConfigError(
                 f"run id {settings.run_id} collided with another writer: {exc}"
             ) from exc
-        if isinstance(exc, RedfeedError) and not isinstance(exc, Terminated):
+        if isinstance(exc, RedfeedError):
             exc.summary = {  # type: ignore[attr-defined]
                 "feed": settings.feed,
                 "run_id": settings.run_id,
-                "records_seen": writer.records,
-                "rejected_seen": writer.rejected,
+                "records_seen": seen,
+                "rejected_seen": rejected,
                 "committed": False,
             }
         raise

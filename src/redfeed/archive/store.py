@@ -65,7 +65,11 @@ def open_store(url: str) -> ArchiveStore:
 
 
 def _check_key(key: str) -> str:
-    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
+    if (
+        not key
+        or key.startswith("/")
+        or any(p in ("", ".", "..") for p in key.rstrip("/").split("/"))
+    ):
         raise ConfigError(f"refusing archive key {key!r} (empty, absolute or with '..')")
     return key
 
