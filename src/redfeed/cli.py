@@ -27,10 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     scrape.add_argument("feed")
     commands.add_parser("mirror", help="serve a directory like the real source (offline runs)")
     archive = commands.add_parser("archive", help="inspect the archive")
-    archive.add_argument("action", choices=["batches", "manifest"])
-    archive.add_argument("--feed", required=True)
+    archive.add_argument("action", choices=["init", "batches", "manifest"])
+    archive.add_argument("--feed")
     archive.add_argument("--interval-start")
     archive.add_argument("--run-id")
+
+    sample = commands.add_parser(
+        "sample-data", help="write generated demo data (confs.tech layout)"
+    )
+    sample.add_argument("--out", required=True)
+    sample.add_argument("--years", required=True, help="comma-separated, e.g. 2026,2027")
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "scrape":
@@ -45,6 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         from redfeed.archive.inspect import main as inspect_main
 
         return inspect_main(args)
+    if args.command == "sample-data":
+        from pathlib import Path
+
+        from redfeed.sample_data import write_confs_tech
+
+        years = [int(y) for y in args.years.split(",")]
+        count = write_confs_tech(Path(args.out), years)
+        print(f"wrote {count} sample conferences for {years} under {args.out}", file=sys.stderr)
+        return 0
     parser.error(f"unknown command {args.command}")
     return 2
 

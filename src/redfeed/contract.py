@@ -174,10 +174,18 @@ def configure_logging() -> None:
 
 
 def emit_summary(summary: Mapping[str, Any]) -> None:
-    """Print the one-line JSON summary. It must be the last line of the container's output,
-    because DockerOperator pushes the last line of combined stdout/stderr as the XCom."""
+    """Print the one-line JSON summary as the last line of the container's output.
+
+    DockerOperator pushes the last line of the combined stdout/stderr as the XCom, but Docker
+    reads the two pipes independently and may interleave them out of order. So the line goes to
+    stderr (after every log line) and then to stdout (where nothing else is written): whichever
+    copy Docker sees last, the last line is the summary, and `2>/dev/null` still yields just it.
+    """
+    line = orjson.dumps(summary) + b"\n"
     sys.stderr.flush()
-    sys.stdout.buffer.write(orjson.dumps(summary) + b"\n")
+    sys.stderr.buffer.write(line)
+    sys.stderr.flush()
+    sys.stdout.buffer.write(line)
     sys.stdout.flush()
 
 

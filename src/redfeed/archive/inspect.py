@@ -1,4 +1,5 @@
-"""``redfeed archive batches|manifest``: what is committed, for people and for `make demo`."""
+"""``redfeed archive init|batches|manifest``: set up a local archive and show what is committed,
+for people and for `make demo`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 from redfeed.archive.layout import BatchKey
 from redfeed.archive.reader import Archive
-from redfeed.archive.store import open_store
+from redfeed.archive.store import ArchiveStore, S3Store, open_store
 from redfeed.contract import parse_instant
 from redfeed.errors import ConfigError, RedfeedError
 
@@ -18,7 +19,15 @@ def main(args: argparse.Namespace) -> int:
         url = os.environ.get("REDFEED_ARCHIVE_URL", "")
         if not url:
             raise ConfigError("REDFEED_ARCHIVE_URL is not set")
-        archive = Archive(open_store(url))
+        store = open_store(url)
+        if args.action == "init":
+            create_bucket(store)
+            store.check_writable()
+            print(f"archive {store.url} is ready", file=sys.stderr)
+            return 0
+        if not args.feed:
+            raise ConfigError("--feed is required")
+        archive = Archive(store)
         start = (
             parse_instant("--interval-start", args.interval_start) if args.interval_start else None
         )
@@ -43,3 +52,15 @@ def main(args: argparse.Namespace) -> int:
     except RedfeedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
+
+
+def create_bucket(store: ArchiveStore) -> None:
+    """Local stacks only: create the archive bucket if the S3 endpoint does not have it yet."""
+    if not isinstance(store, S3Store):
+        return
+    from botocore.exceptions import ClientError
+
+    try:
+        store.client.head_bucket(Bucket=store.bucket)
+    except ClientError:
+        store.client.create_bucket(Bucket=store.bucket)
