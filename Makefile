@@ -52,8 +52,12 @@ base: engine ## build redfeed/base from Debian packages (mmdebstrap | docker imp
 wheels: venv ## build the wheelhouses the images install from
 	PYTHON=$(PY) scripts/wheelhouse.sh images s3
 
+.PHONY: debs
+debs: base ## fetch the .deb files images need beyond the base (build/debs)
+	scripts/debhouse.sh postgres
+
 .PHONY: images
-images: base wheels ## build every image under images/ offline (--network none), incrementally
+images: base wheels debs ## build every image under images/ offline (--network none), incrementally
 	scripts/build-images.sh
 
 # ------------------------------------------------------------------------------ checks
