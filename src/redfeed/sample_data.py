@@ -32,7 +32,7 @@ def confs_tech_sample(
     years: list[int], per_topic: int = 8, seed: int = 7
 ) -> dict[str, list[dict[str, object]]]:
     """``{"conferences/<year>/<topic>.json": [conference, ...]}``."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (reproducible sample data, not secrets)
     files: dict[str, list[dict[str, object]]] = {}
     for year in years:
         shared: list[dict[str, object]] = []

@@ -163,6 +163,7 @@ def start_scraper(
         "REDFEED_RETRY_BACKOFF_BASE": "0.1",
         "REDFEED_RETRY_BACKOFF_MAX": "0.5",
         "REDFEED_RETRY_TIMES": "2",
+        "REDFEED_DOWNLOAD_DELAY": "0.02",
         **s3.env(),
         **env,
     }

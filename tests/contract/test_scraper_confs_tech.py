@@ -95,7 +95,8 @@ def test_archives_exactly_one_record_per_fixture_entry(
             assert record["_interval_start"] == "2023-01-01T00:00:00Z"
             assert record["topic"] == Path(record["sourcePath"]).stem
             assert record["year"] in (2023, 2024)
-            assert "name" in record and "startDate" in record
+            assert "name" in record
+            assert "startDate" in record
     assert seen == expected
 
 
@@ -209,7 +210,7 @@ def test_killing_the_scraper_mid_run_leaves_no_manifest(
     )
     try:
         deadline = time.monotonic() + 30
-        while b"Crawled (200)" not in container.logs() and time.monotonic() < deadline:
+        while b"read conferences/" not in container.logs() and time.monotonic() < deadline:
             time.sleep(0.2)
         if how == "sigterm":
             container.stop(timeout=20)  # SIGTERM, like DockerOperator.on_kill

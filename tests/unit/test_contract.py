@@ -37,7 +37,8 @@ def test_settings_from_env_reads_the_contract_variables() -> None:
 def test_run_id_is_generated_when_absent_and_unique() -> None:
     a, b = Settings.from_env(BASE).run_id, Settings.from_env(BASE).run_id
     assert a != b
-    assert RUN_ID.match(a) and a.startswith("manual__")
+    assert RUN_ID.match(a)
+    assert a.startswith("manual__")
 
 
 def test_naive_and_zulu_instants_are_utc() -> None:

@@ -52,9 +52,8 @@ def test_success_commits_a_batch_and_prints_the_summary_last(tmp_path: Path) -> 
     assert summary["records"] == 3
     assert summary["rejected"] == 1
     assert summary["run_id"] == "run-1"
-    assert summary["manifest"].startswith("file://") and summary["manifest"].endswith(
-        "/raw/confs-tech/20240101T000000Z/run-1/manifest.json"
-    )
+    assert summary["manifest"].startswith("file://")
+    assert summary["manifest"].endswith("/raw/confs-tech/20240101T000000Z/run-1/manifest.json")
     assert "scraper log line" in stderr
     manifests = Archive(FileStore(tmp_path)).batches("confs-tech")
     assert [m.records for m in manifests] == [3]
