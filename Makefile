@@ -50,7 +50,7 @@ base: engine ## build redfeed/base from Debian packages (mmdebstrap | docker imp
 
 .PHONY: wheels
 wheels: venv ## build the wheelhouses the images install from
-	PYTHON=$(PY) scripts/wheelhouse.sh images s3
+	PYTHON=$(PY) scripts/wheelhouse.sh images s3 airflow
 
 .PHONY: debs
 debs: base ## fetch the .deb files images need beyond the base (build/debs)
