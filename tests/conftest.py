@@ -10,6 +10,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.docker_env"]
+
 
 def fixtures_root() -> Path:
     return Path(os.environ.get("REDFEED_FIXTURES", REPO.parent / "shared" / "fixtures"))

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from testcontainers.core.network import Network
 
-from tests.contract.conftest import BUCKET, LocalS3, ScraperRun, last_json_line, start_scraper
+from tests.docker_env import BUCKET, LocalS3, ScraperRun, last_json_line, start_scraper
 
 Run = Callable[..., ScraperRun]
 Mirror = Callable[..., str]

@@ -1,0 +1,251 @@
+"""Column lists, Redshift JSONPaths and validation facts, derived from the models.
+
+A model column that is loaded from the archive declares where its value is in an archived record,
+``info={"jsonpath": "$.startDate"}``. From that one declaration this module gives the loader:
+
+- the ordered list of loaded columns (the COPY column list, and the INSERT ... SELECT list);
+- the JSONPaths document ``{"jsonpaths": [...]}`` in the same order (COPY matches them by
+  position, so they are built together and cannot disagree);
+- per column, what a validator needs before COPY sees a row: the Redshift type, nullability, the
+  VARCHAR byte limit, the integer range.
+
+Columns without a JSONPath (``_loaded_at``) are filled by their DEFAULT and are not in the list.
+
+Redshift's JSONPath subset (COPY ``FORMAT AS JSON 's3://...jsonpaths'``): ``$`` followed by
+``.name`` or ``['name']`` elements (one notation per expression, not both) and ``[n]`` array
+indexes; no wildcards, no filters. :func:`check_jsonpath` enforces it and :func:`extract`
+evaluates it the way COPY does: a missing object element is NULL, an array index out of range is
+an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Final
+
+import orjson
+from sqlalchemy import Boolean, Column, Date, DateTime, Integer, MetaData, String, Table, make_url
+from sqlalchemy.engine import Dialect
+
+from redfeed.errors import ConfigError
+from redfeed.warehouse.models import metadata as models_metadata
+
+JSONPATH_KEY: Final = "jsonpath"
+
+#: feed -> the tables its batches load into. (The feed registry owns spiders; this is the
+#: warehouse side of the same names.)
+FEED_TABLES: Final[Mapping[str, tuple[str, ...]]] = {
+    "confs-tech": ("conferences",),
+}
+
+#: Integer ranges of Redshift's integer types.
+INTEGER_RANGES: Final = {
+    "SMALLINT": (-(2**15), 2**15 - 1),
+    "INTEGER": (-(2**31), 2**31 - 1),
+    "BIGINT": (-(2**63), 2**63 - 1),
+}
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_INDEX = r"\[(?:0|[1-9][0-9]*)\]"
+_DOT_PATH = re.compile(rf"^\$(?:\.{_NAME}(?:{_INDEX})*)+$")
+_BRACKET_PATH = re.compile(rf"^\$(?:\['[^'\\]+'\](?:{_INDEX})*)+$")
+JSONPATH_STEP = re.compile(rf"\.({_NAME})|\['([^'\\]+)'\]|\[(0|[1-9][0-9]*)\]")
+
+
+class JsonPathError(ValueError):
+    """A JSONPath that Redshift's COPY would reject, or one that does not fit a record."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One loaded column: where its value comes from, and what the warehouse accepts."""
+
+    name: str
+    jsonpath: str
+    #: The type as Redshift's DDL spells it, e.g. ``VARCHAR(512)``, ``DATE``.
+    sql_type: str
+    #: ``string`` | ``date`` | ``timestamp`` | ``boolean`` | ``integer``
+    kind: str
+    nullable: bool
+    #: VARCHAR/CHAR: the limit in UTF-8 **bytes** (Redshift counts bytes, not characters).
+    max_bytes: int | None = None
+    #: integer columns: the range of the Redshift type.
+    min_value: int | None = None
+    max_value: int | None = None
+    #: ENCODE declared for Redshift (``raw`` for sort keys).
+    encode: str | None = None
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` fits this column's byte limit (always true without one)."""
+        return self.max_bytes is None or len(text.encode("utf-8")) <= self.max_bytes
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What the loader needs to COPY archived records into ``name``."""
+
+    name: str
+    columns: tuple[ColumnSpec, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        """The COPY column list, in JSONPaths order."""
+        return [column.name for column in self.columns]
+
+    @property
+    def jsonpaths(self) -> dict[str, list[str]]:
+        """The JSONPaths document, one expression per column of :attr:`column_names`."""
+        return {"jsonpaths": [column.jsonpath for column in self.columns]}
+
+    def jsonpaths_file(self) -> bytes:
+        """The JSONPaths document as the file COPY reads (one JSON object)."""
+        return orjson.dumps(self.jsonpaths, option=orjson.OPT_INDENT_2) + b"\n"
+
+    def column(self, name: str) -> ColumnSpec:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"{self.name} loads no column {name!r}")
+
+
+def check_jsonpath(path: str) -> str:
+    """``path`` if Redshift's COPY accepts it, else :class:`JsonPathError`."""
+    if not (_DOT_PATH.match(path) or _BRACKET_PATH.match(path)):
+        raise JsonPathError(
+            f"{path!r} is not a Redshift JSONPath: use $.a.b[0] or $['a']['b'][0] "
+            "(one notation, no wildcards or filters)"
+        )
+    return path
+
+
+def compile_getter(path: str) -> Callable[[Any], Any]:
+    """A function reading ``path`` from a record the way COPY does: None where an object element
+    is missing; :class:`JsonPathError` where an array index is out of range (COPY fails there).
+    Compiled once per column, so the loader's per-record cost is a few dict lookups."""
+    steps: list[str | int] = [
+        int(index) if index else (name or quoted)
+        for name, quoted, index in JSONPATH_STEP.findall(check_jsonpath(path)[1:])
+    ]
+    if len(steps) == 1 and isinstance(steps[0], str):
+        key = steps[0]
+        return lambda record: record.get(key) if isinstance(record, dict) else None
+
+    def get(record: Any) -> Any:
+        value = record
+        for step in steps:
+            if isinstance(step, int):
+                if not isinstance(value, list) or step >= len(value):
+                    raise JsonPathError(f"{path}: no element [{step}] in {type(value).__name__}")
+                value = value[step]
+            elif isinstance(value, dict):
+                value = value.get(step)
+            else:
+                return None
+        return value
+
+    return get
+
+
+def extract(record: Any, path: str) -> Any:
+    """The value COPY would load from ``record`` at ``path`` (see :func:`compile_getter`)."""
+    return compile_getter(path)(record)
+
+
+@cache
+def redshift_dialect() -> Dialect:
+    """A Redshift dialect instance (sqlalchemy-redshift), for rendering types; never connects."""
+    dialect: Dialect = make_url("redshift+psycopg2://").get_dialect()()
+    return dialect
+
+
+def _column_spec(column: Column[Any], jsonpath: str) -> ColumnSpec:
+    type_ = column.type
+    sql_type = type_.compile(dialect=redshift_dialect())
+    encode = column.dialect_options["redshift"].get("encode")
+    common: dict[str, Any] = {
+        "name": column.name,
+        "jsonpath": check_jsonpath(jsonpath),
+        "sql_type": sql_type,
+        "nullable": bool(column.nullable),
+        "encode": encode,
+    }
+    if isinstance(type_, String):
+        if type_.length is None:
+            raise ConfigError(f"{column}: a VARCHAR needs a byte length (Redshift defaults to 256)")
+        return ColumnSpec(kind="string", max_bytes=type_.length, **common)
+    if isinstance(type_, Boolean):
+        return ColumnSpec(kind="boolean", **common)
+    if isinstance(type_, DateTime):
+        return ColumnSpec(kind="timestamp", **common)
+    if isinstance(type_, Date):
+        return ColumnSpec(kind="date", **common)
+    if isinstance(type_, Integer):  # SMALLINT, INTEGER, BIGINT
+        low, high = INTEGER_RANGES[sql_type]
+        return ColumnSpec(kind="integer", min_value=low, max_value=high, **common)
+    raise ConfigError(f"{column}: no loader support for {sql_type} yet")
+
+
+def _table(table: str | Table, metadata: MetaData) -> Table:
+    if isinstance(table, Table):
+        return table
+    try:
+        return metadata.tables[table]
+    except KeyError:
+        known = ", ".join(sorted(metadata.tables))
+        raise ConfigError(f"no warehouse table {table!r}; known: {known}") from None
+
+
+def build_table_spec(table: Table) -> TableSpec:
+    """The :class:`TableSpec` of ``table``, checked: every column is either loaded (it has a
+    JSONPath) or filled by the database (nullable or a server default)."""
+    if not any(JSONPATH_KEY in column.info for column in table.columns):
+        raise ConfigError(f"table {table.name} has no column with a JSONPath: it is not loaded")
+    specs: list[ColumnSpec] = []
+    for column in table.columns:
+        jsonpath = column.info.get(JSONPATH_KEY)
+        if jsonpath is None:
+            if not column.nullable and column.server_default is None:
+                raise ConfigError(
+                    f"{column}: NOT NULL without a JSONPath or a server default; COPY could "
+                    "never fill it"
+                )
+            continue
+        specs.append(_column_spec(column, jsonpath))
+    return TableSpec(table.name, tuple(specs))
+
+
+@cache
+def _spec_of_model_table(name: str) -> TableSpec:
+    return build_table_spec(_table(name, models_metadata))
+
+
+def table_spec(table: str | Table) -> TableSpec:
+    """The :class:`TableSpec` of a model table (by name or ``Table``)."""
+    if isinstance(table, Table):
+        if models_metadata.tables.get(table.name) is table:
+            return _spec_of_model_table(table.name)
+        return build_table_spec(table)
+    return _spec_of_model_table(_table(table, models_metadata).name)
+
+
+def load_columns(table: str | Table) -> list[str]:
+    """The ordered COPY column list of ``table``."""
+    return table_spec(table).column_names
+
+
+def jsonpaths(table: str | Table) -> dict[str, list[str]]:
+    """The Redshift JSONPaths document of ``table`` (same order as :func:`load_columns`)."""
+    return table_spec(table).jsonpaths
+
+
+def tables_for_feed(feed: str) -> list[TableSpec]:
+    """The tables a batch of ``feed`` loads into; ``ConfigError`` for a feed without tables."""
+    try:
+        names = FEED_TABLES[feed]
+    except KeyError:
+        known = ", ".join(sorted(FEED_TABLES)) or "(none)"
+        raise ConfigError(f"feed {feed!r} loads no warehouse table; known: {known}") from None
+    return [table_spec(name) for name in names]
