@@ -63,8 +63,8 @@ images: base wheels debs ## build every image under images/ offline (--network n
 # ------------------------------------------------------------------------------ checks
 .PHONY: lint
 lint: venv ## ruff format check, ruff lint, mypy
-	$(VENV)/bin/ruff format --check src tests
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests migrations
+	$(VENV)/bin/ruff check src tests migrations
 	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
@@ -84,6 +84,23 @@ test-unit: venv ## unit tests only (no Docker)
 .PHONY: test-contract
 test-contract: venv images ## run each image for real
 	@$(call run_pytest,tests/contract -m contract)
+
+.PHONY: test-integration
+test-integration: venv images ## testcontainers PostgreSQL and local S3
+	@$(call run_pytest,tests/integration -m integration)
+
+# ------------------------------------------------------------------------------ warehouse
+.PHONY: redshift-ddl
+redshift-ddl: venv ## print the Redshift DDL that `alembic upgrade head --sql` renders
+	@$(PY) -m redfeed.warehouse.ddl
+
+.PHONY: redshift-ddl-golden
+redshift-ddl-golden: venv ## regenerate tests/golden/redshift-ddl.sql after a migration
+	$(PY) -m redfeed.warehouse.ddl --output tests/golden/redshift-ddl.sql
+
+.PHONY: drift
+drift: venv ## compare $$REDFEED_WAREHOUSE_URL with the models (non-zero exit on drift)
+	$(PY) -m redfeed.warehouse.drift
 
 # ------------------------------------------------------------------------------ demo
 .PHONY: demo

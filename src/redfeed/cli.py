@@ -19,10 +19,27 @@ def main(argv: list[str] | None = None) -> int:
             program = program[1:]
         return extract.main(program)
 
+    # `load` and `migrate` parse their own arguments.
+    if argv[:1] == ["load"]:
+        from redfeed import load
+
+        return load.main(argv[1:])
+    if argv[:1] == ["migrate"]:
+        from redfeed.warehouse import migrate
+
+        return migrate.main(argv[1:])
+    if argv[:1] == ["drift"]:
+        from redfeed.warehouse import drift
+
+        return drift.main(argv[1:])
+
     parser = argparse.ArgumentParser(prog="redfeed", description=__doc__)
     parser.add_argument("--version", action="version", version=f"redfeed {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("extract", help="run a scraper program and archive what it prints")
+    commands.add_parser("load", help="load a committed batch (or stdin) into the warehouse")
+    commands.add_parser("migrate", help="apply the warehouse migrations (Alembic)")
+    commands.add_parser("drift", help="compare the models with a live warehouse")
     scrape = commands.add_parser("scrape", help="run a registered spider; records to stdout")
     scrape.add_argument("feed")
     commands.add_parser("mirror", help="serve a directory like the real source (offline runs)")

@@ -181,14 +181,14 @@ class _DiscardingS3:
     def create_multipart_upload(self, **kw: object) -> dict[str, str]:
         return {"UploadId": "u1"}
 
-    def upload_part(self, *, Body: bytes, **kw: object) -> dict[str, str]:  # noqa: N803
+    def upload_part(self, *, Body: bytes, **kw: object) -> dict[str, str]:
         self.parts.append(len(Body))
         return {"ETag": f"e{len(self.parts)}"}
 
-    def complete_multipart_upload(self, *, Key: str, **kw: object) -> None:  # noqa: N803
+    def complete_multipart_upload(self, *, Key: str, **kw: object) -> None:
         self.completed.append(Key)
 
-    def put_object(self, *, Key: str, **kw: object) -> None:  # noqa: N803
+    def put_object(self, *, Key: str, **kw: object) -> None:
         self.completed.append(Key)
 
 

@@ -42,8 +42,8 @@ class _CountingSink:
         pass
 
 
-class _Part:
-    """One gzip JSON-lines object being written."""
+class JsonLinesObject:
+    """One gzip JSON-lines object being written (a batch part, or a rejects file)."""
 
     def __init__(self, store: ArchiveStore, key: str) -> None:
         self.key = key
@@ -109,8 +109,8 @@ class BatchWriter:
         self.started_at = datetime.now(UTC)
         self.files: list[FileEntry] = []
         self.reject_files: list[FileEntry] = []
-        self._part: _Part | None = None
-        self._rejects: _Part | None = None
+        self._part: JsonLinesObject | None = None
+        self._rejects: JsonLinesObject | None = None
         self._digest = 0
         self._lineage = {
             "_batch_id": key.run_id,
@@ -162,7 +162,7 @@ class BatchWriter:
         line = orjson.dumps(record) + b"\n"
         part = self._part
         if part is None:
-            part = self._part = _Part(
+            part = self._part = JsonLinesObject(
                 self.store, self.key.part("part", len(self.files), self.attempt)
             )
         part.write(line)
@@ -180,7 +180,7 @@ class BatchWriter:
         log.warning("rejected record %d: %s", self.rejected + 1, reason)
         if self._rejects is None:
             key = self.key.part("rejects", len(self.reject_files), self.attempt)
-            self._rejects = _Part(self.store, key)
+            self._rejects = JsonLinesObject(self.store, key)
         self._rejects.write(orjson.dumps(entry) + b"\n")
 
     def commit(self) -> Manifest:

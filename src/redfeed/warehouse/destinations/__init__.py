@@ -1,0 +1,88 @@
+"""Warehouse back-ends behind one small interface, chosen by the warehouse URL's scheme.
+
+Both do the same thing in the same shape: stage the batch's valid rows in a temporary table, then
+in ONE transaction (serialized per partition) delete the partition ``(feed, interval_start)``,
+insert from staging, and write the ledger row. They differ only in how rows reach staging:
+PostgreSQL (the local stand-in) gets ``COPY … FROM STDIN`` from the loader; Redshift gets
+``COPY … FROM 's3://…manifest' FORMAT AS JSON 's3://…jsonpaths'`` and reads S3 itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import make_url
+
+from redfeed.errors import ConfigError
+from redfeed.warehouse.jsonpaths import TableSpec
+from redfeed.warehouse.preflight import Preflight
+
+
+@dataclass(frozen=True)
+class LoadJob:
+    """One batch into one table."""
+
+    load_id: str
+    feed: str
+    interval_start: datetime
+    interval_end: datetime | None
+    run_id: str
+    table: TableSpec
+    manifest_url: str
+    manifest_sha256: str
+    content_digest: str | None
+    #: When the batch was committed (its manifest's finished_at): orders runs of one interval.
+    batch_finished_at: datetime | None
+    replay: bool
+    max_reject_ratio: float
+    loader_version: str
+    #: The archive objects the batch consists of (empty for records piped on stdin).
+    source_urls: tuple[str, ...] = ()
+
+
+@dataclass
+class LoadOutcome:
+    status: str  # loaded | already_loaded
+    rows_in: int
+    rows_loaded: int
+    rows_rejected: int
+    rows_replaced: int
+    reject_url: str | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "rows_in": self.rows_in,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "rows_replaced": self.rows_replaced,
+            "rejects": self.reject_url,
+        }
+
+
+class Destination(Protocol):
+    name: str
+
+    def load(self, job: LoadJob, preflight: Preflight) -> LoadOutcome: ...
+
+
+def open_destination(url: str) -> Destination:
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ConfigError(f"REDFEED_WAREHOUSE_URL is not a database URL: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        from redfeed.warehouse.destinations.postgres import PostgresDestination
+
+        return PostgresDestination(parsed)
+    if backend == "redshift":
+        from redfeed.warehouse.destinations.redshift import RedshiftDestination
+
+        return RedshiftDestination(parsed)
+    raise ConfigError(
+        f"REDFEED_WAREHOUSE_URL scheme {parsed.drivername!r}: use redshift+psycopg2:// or "
+        "postgresql+psycopg://"
+    )

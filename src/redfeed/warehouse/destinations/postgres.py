@@ -1,0 +1,172 @@
+"""PostgreSQL: the local stand-in for Redshift, loaded through the same SQL shape.
+
+The loader streams the archive itself and feeds ``COPY … FROM STDIN`` into a temporary staging
+table; the partition swap and the ledger row are one transaction, serialized per partition with a
+transaction-scoped advisory lock (Redshift: ``LOCK``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import URL
+
+from redfeed.errors import ConfigError, RedfeedError, SourceDataError, TemporaryError
+from redfeed.warehouse import ledger
+from redfeed.warehouse.destinations import LoadJob, LoadOutcome
+from redfeed.warehouse.preflight import Preflight
+
+log = logging.getLogger(__name__)
+
+
+def conninfo(url: URL) -> str:
+    """libpq's URI for a SQLAlchemy ``postgresql+driver://`` URL."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _classify(exc: psycopg.Error, what: str) -> RedfeedError:
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return TemporaryError(
+            f"{what}: another session holds the partition's lock past lock_timeout "
+            f"({os.environ.get('REDFEED_LOCK_TIMEOUT', '10min')}); try again later"
+        )
+    if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+        return ConfigError(f"{what}: {exc} (has `redfeed migrate` run?)")
+    if isinstance(exc, psycopg.errors.DataError):
+        return SourceDataError(f"{what}: PostgreSQL refused a row the validator passed: {exc}")
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return ConfigError(f"{what}: {exc}")
+    # Connection lost, server restarting, disk full, serialization failures: worth a retry.
+    return TemporaryError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+class PostgresDestination:
+    name = "postgres"
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self.conninfo = conninfo(url)
+
+    def connect(self) -> psycopg.Connection:
+        try:
+            conn = psycopg.connect(
+                self.conninfo, connect_timeout=15, application_name="redfeed-loader"
+            )
+        except psycopg.Error as exc:
+            raise TemporaryError(
+                f"cannot connect to the warehouse {self.url.render_as_string()}: {exc}"
+            ) from exc
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, false)",
+            (os.environ.get("REDFEED_LOCK_TIMEOUT", "10min"),),
+        )
+        return conn
+
+    def load(self, job: LoadJob, preflight: Preflight) -> LoadOutcome:
+        started = datetime.now(UTC)
+        target = sql.Identifier(job.table.name)
+        stage = sql.Identifier(f"stage_{job.table.name}")
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in job.table.column_names)
+        what = f"load of {job.feed} run {job.run_id} into {job.table.name}"
+        try:
+            with self.connect() as conn:
+                try:
+                    with conn.transaction(), conn.cursor() as cur:
+                        # Serialize loads of one partition; released at commit/rollback.
+                        cur.execute(
+                            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                            (
+                                f"redfeed:{job.feed}:{job.interval_start.isoformat()}:{job.table.name}",
+                            ),
+                        )
+                        cur.execute(ledger.CURRENT_SQL, ledger.current_params(job))
+                        current = ledger.CurrentLoad.from_row(cur.fetchone())
+                        if current and current.manifest_sha256 == job.manifest_sha256:
+                            log.info("%s: already loaded (ledger), nothing to do", what)
+                            return current.outcome()
+                        ledger.check_order(job, current)
+
+                        cur.execute(
+                            sql.SQL(
+                                "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
+                            ).format(stage, target)
+                        )
+                        with cur.copy(
+                            sql.SQL("COPY {} ({}) FROM STDIN").format(stage, columns)
+                        ) as copy:
+                            for _, row in preflight:
+                                copy.write_row(row)
+                        staged = cur.rowcount
+                        if staged != preflight.rows_valid:
+                            raise RedfeedError(
+                                f"COPY staged {staged} rows, the validator passed "
+                                f"{preflight.rows_valid}"
+                            )
+                        reject_url = preflight.rejects.commit()
+                        too_many = ledger.reject_ratio_exceeded(
+                            job, preflight.rows_in, preflight.rows_rejected
+                        )
+                        if too_many:
+                            raise SourceDataError(f"{too_many}; rejects in {reject_url}")
+
+                        cur.execute(
+                            sql.SQL(
+                                "DELETE FROM {} WHERE _feed = %s AND _interval_start = %s"
+                            ).format(target),
+                            (job.feed, ledger.naive_utc(job.interval_start)),
+                        )
+                        replaced = cur.rowcount
+                        cur.execute(
+                            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                                target, columns, columns, stage
+                            )
+                        )
+                        outcome = LoadOutcome(
+                            "loaded",
+                            preflight.rows_in,
+                            cur.rowcount,
+                            preflight.rows_rejected,
+                            replaced,
+                            reject_url,
+                        )
+                        ledger.reconcile(job, outcome)
+                        cur.execute(
+                            ledger.INSERT_SQL, ledger.insert_params(job, "loaded", started, outcome)
+                        )
+                    return outcome
+                except (psycopg.Error, RedfeedError) as exc:
+                    preflight.rejects.abort()
+                    self._record_failure(conn, job, started, exc, preflight)
+                    raise
+        except psycopg.Error as exc:
+            raise _classify(exc, what) from exc
+
+    def _record_failure(
+        self,
+        conn: psycopg.Connection,
+        job: LoadJob,
+        started: datetime,
+        exc: Exception,
+        preflight: Preflight,
+    ) -> None:
+        """The failed attempt gets its own ledger row (best effort: the connection may be gone)."""
+        outcome = LoadOutcome(
+            "failed",
+            preflight.rows_in,
+            0,
+            preflight.rows_rejected,
+            0,
+            preflight.rejects.url if preflight.rows_rejected else None,
+        )
+        try:
+            with conn.transaction():
+                conn.execute(
+                    ledger.INSERT_SQL,
+                    ledger.insert_params(job, "failed", started, outcome, str(exc)),
+                )
+        except psycopg.Error:
+            log.warning("could not record the failed load in the ledger", exc_info=True)
