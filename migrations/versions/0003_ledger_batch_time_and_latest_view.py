@@ -32,25 +32,34 @@ COLUMNS = (
 )
 
 
+def _redshift() -> bool:
+    return op.get_context().dialect.name == "redshift"
+
+
 def _topics_aggregate() -> str:
     # The same aggregate, spelled per dialect (Redshift has no string_agg).
-    if op.get_context().dialect.name == "redshift":
+    if _redshift():
         return "LISTAGG(DISTINCT topic, ',') WITHIN GROUP (ORDER BY topic)"
     return "string_agg(DISTINCT topic, ',' ORDER BY topic)"
 
 
 def view_sql() -> str:
+    # Redshift: a late-binding view (schema-qualified, WITH NO SCHEMA BINDING), so later
+    # migrations can widen or swap the columns it reads. PostgreSQL has no such view: there a
+    # migration that retypes a conferences column drops and recreates this view.
+    table = "public.conferences" if _redshift() else "conferences"
+    binding = "\nWITH NO SCHEMA BINDING" if _redshift() else ""
     # Constants of this file only: no outside input reaches the SQL.
     return f"""CREATE VIEW conferences_latest AS
 WITH latest AS (
     SELECT _feed, url, start_date, MAX(_interval_start) AS _interval_start
-    FROM conferences
+    FROM {table}
     GROUP BY _feed, url, start_date
 ), snapshot AS (
     SELECT c.*, ROW_NUMBER() OVER (
         PARTITION BY c._feed, c.url, c.start_date ORDER BY c.topic, c.source_path
     ) AS occurrence
-    FROM conferences c
+    FROM {table} c
     JOIN latest l
       ON c._feed = l._feed AND c.url = l.url AND c.start_date = l.start_date
      AND c._interval_start = l._interval_start
@@ -62,7 +71,7 @@ WITH latest AS (
 SELECT {", ".join(f"s.{c.strip()}" for c in COLUMNS.split(","))}, t.topics, t.occurrences
 FROM snapshot s
 JOIN topics t ON s._feed = t._feed AND s.url = t.url AND s.start_date = t.start_date
-WHERE s.occurrence = 1"""  # noqa: S608
+WHERE s.occurrence = 1{binding}"""  # noqa: S608
 
 
 def upgrade() -> None:

@@ -181,7 +181,8 @@ def emit_summary(summary: Mapping[str, Any]) -> None:
     stderr (after every log line) and then to stdout (where nothing else is written): whichever
     copy Docker sees last, the last line is the summary, and `2>/dev/null` still yields just it.
     """
-    line = orjson.dumps(summary) + b"\n"
+    # str subclasses (SQLAlchemy names) as keys, and anything odd as text: the summary must print.
+    line = orjson.dumps(summary, option=orjson.OPT_NON_STR_KEYS, default=str) + b"\n"
     sys.stderr.flush()
     sys.stderr.buffer.write(line)
     sys.stderr.flush()

@@ -84,13 +84,13 @@ ALTER TABLE redfeed_loads ADD COLUMN batch_finished_at TIMESTAMP WITHOUT TIME ZO
 CREATE VIEW conferences_latest AS
 WITH latest AS (
     SELECT _feed, url, start_date, MAX(_interval_start) AS _interval_start
-    FROM conferences
+    FROM public.conferences
     GROUP BY _feed, url, start_date
 ), snapshot AS (
     SELECT c.*, ROW_NUMBER() OVER (
         PARTITION BY c._feed, c.url, c.start_date ORDER BY c.topic, c.source_path
     ) AS occurrence
-    FROM conferences c
+    FROM public.conferences c
     JOIN latest l
       ON c._feed = l._feed AND c.url = l.url AND c.start_date = l.start_date
      AND c._interval_start = l._interval_start
@@ -102,7 +102,8 @@ WITH latest AS (
 SELECT s.name, s.url, s.start_date, s.end_date, s.city, s.country, s.online, s.locales, s.year, s.cfp_url, s.cfp_end_date, s.coc_url, s.twitter, s.mastodon, s.offers_sign_language_or_cc, s._feed, s._batch_id, s._interval_start, s._scraped_at, s._loaded_at, t.topics, t.occurrences
 FROM snapshot s
 JOIN topics t ON s._feed = t._feed AND s.url = t.url AND s.start_date = t.start_date
-WHERE s.occurrence = 1;
+WHERE s.occurrence = 1
+WITH NO SCHEMA BINDING;
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 

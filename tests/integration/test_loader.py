@@ -183,7 +183,9 @@ def test_loads_are_exactly_once_across_repeats_and_concurrent_loaders(
     refused = run_loader({**env, "REDFEED_RUN_ID": "daily-a"})
     assert refused.exit_code == 78, refused.logs[-2000:]
     assert "REDFEED_REPLAY" in refused.summary["error"]
-    assert snapshot(warehouse) == after
+    now = snapshot(warehouse)
+    assert (now["rows"], now["checksum"]) == (after["rows"], after["checksum"])
+    assert now["ledger"][-1][:3:2] == ("daily-a", "failed"), "the refusal is on record"
     replayed = run_loader({**env, "REDFEED_RUN_ID": "daily-a", "REDFEED_REPLAY": "true"})
     assert replayed.exit_code == 0, replayed.logs[-2000:]
     assert snapshot(warehouse)["checksum"] == loaded["checksum"]

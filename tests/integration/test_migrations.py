@@ -20,7 +20,7 @@ from redfeed.warehouse.jsonpaths import extract, table_spec
 from redfeed.warehouse.models import metadata
 
 REPO = Path(__file__).resolve().parents[2]
-HEAD = "0002"
+HEAD = migrate.head()
 
 
 def snapshot(url: str) -> dict[str, Any]:
@@ -230,6 +230,8 @@ def test_drift_check_reports_hand_made_changes_readably(
     migrate.upgrade(url)
     execute(
         url,
+        # PostgreSQL refuses to retype a column a view reads; views are not drift-checked.
+        "DROP VIEW conferences_latest",
         "ALTER TABLE conferences ALTER COLUMN city TYPE VARCHAR(100)",
         "ALTER TABLE conferences ALTER COLUMN topic SET NOT NULL",
         "ALTER TABLE conferences DROP COLUMN mastodon",
@@ -256,10 +258,11 @@ def test_drift_check_reports_hand_made_changes_readably(
 
 def test_drift_check_reports_a_database_behind_head(fresh_warehouse_url: str) -> None:
     migrate.upgrade(fresh_warehouse_url, "0001")
-    assert drift.check(fresh_warehouse_url) == [
-        "alembic_version: the database is at revision 0001, the migrations' head is 0002",
-        "conferences.cfp_end_date: type VARCHAR(32) in the database, DATE in the models",
-    ]
+    lines = drift.check(fresh_warehouse_url)
+    assert lines[0] == (
+        f"alembic_version: the database is at revision 0001, the migrations' head is {HEAD}"
+    )
+    assert "conferences.cfp_end_date: type VARCHAR(32) in the database, DATE in the models" in lines
 
 
 def test_alembic_command_line_reads_the_url_from_the_environment(

@@ -166,7 +166,7 @@ def _column_spec(column: Column[Any], jsonpath: str) -> ColumnSpec:
     sql_type = type_.compile(dialect=redshift_dialect())
     encode = column.dialect_options["redshift"].get("encode")
     common: dict[str, Any] = {
-        "name": column.name,
+        "name": str(column.name),
         "jsonpath": check_jsonpath(jsonpath),
         "sql_type": sql_type,
         "nullable": bool(column.nullable),
@@ -214,7 +214,7 @@ def build_table_spec(table: Table) -> TableSpec:
                 )
             continue
         specs.append(_column_spec(column, jsonpath))
-    return TableSpec(table.name, tuple(specs))
+    return TableSpec(str(table.name), tuple(specs))
 
 
 @cache

@@ -53,8 +53,13 @@ class PostgresDestination:
 
     def connect(self) -> psycopg.Connection:
         try:
+            # autocommit: every `conn.transaction()` below is a real transaction, not a savepoint
+            # of an implicit one (the failure ledger row must commit after the load rolled back).
             conn = psycopg.connect(
-                self.conninfo, connect_timeout=15, application_name="redfeed-loader"
+                self.conninfo,
+                autocommit=True,
+                connect_timeout=15,
+                application_name="redfeed-loader",
             )
         except psycopg.Error as exc:
             raise TemporaryError(
