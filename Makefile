@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON_HOST ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-UV := $(VENV)/bin/uv
+UV := build/uv/bin/uv
 UV_VERSION := 0.13.9
 export UV_NATIVE_TLS := 1
 export TESTCONTAINERS_RYUK_DISABLED := true
@@ -19,9 +19,12 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # ------------------------------------------------------------------------------ environment
-$(VENV)/.synced: requirements/dev.txt pyproject.toml
-	test -x $(PY) || $(PYTHON_HOST) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+$(UV):
+	$(PYTHON_HOST) -m venv build/uv
+	build/uv/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: requirements/dev.txt pyproject.toml | $(UV)
+	test -x $(PY) || $(UV) venv -q --python $(PYTHON_HOST) $(VENV)
 	$(UV) pip sync -q --python $(PY) requirements/dev.txt
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	$(UV) pip install -q --python $(PY) pip
@@ -32,11 +35,14 @@ venv: $(VENV)/.synced ## dev venv with the pinned dependencies (requirements/dev
 
 .PHONY: lock
 lock: venv ## re-pin requirements/*.txt (Airflow 3.3.2 constraints win where they overlap)
-	for spec in "images:--extra scrape --extra load" "s3:--extra s3" \
-	            "dev:--extra scrape --extra load --extra dev"; do \
-	  name=$${spec%%:*}; extras=$${spec#*:}; \
+	# name : python version to solve for : extras. Images run bookworm's Python 3.11.2; the
+	# Airflow constraints were frozen on 3.11.7 (see images/airflow/Dockerfile).
+	for spec in "images:3.11:--extra scrape --extra load" "s3:3.11:--extra s3" \
+	            "airflow:3.11.7:--extra airflow" \
+	            "dev:3.11.7:--extra scrape --extra load --extra dev --extra airflow"; do \
+	  name=$${spec%%:*}; rest=$${spec#*:}; version=$${rest%%:*}; extras=$${rest#*:}; \
 	  $(UV) pip compile -q pyproject.toml $$extras -c requirements/airflow-constraints.txt \
-	    --python-version 3.11 --generate-hashes -o requirements/$$name.txt; \
+	    --python-version $$version --generate-hashes -o requirements/$$name.txt; \
 	done
 
 # ------------------------------------------------------------------------------ images
@@ -101,6 +107,11 @@ redshift-ddl-golden: venv ## regenerate tests/golden/redshift-ddl.sql after a mi
 .PHONY: drift
 drift: venv ## compare $$REDFEED_WAREHOUSE_URL with the models (non-zero exit on drift)
 	$(PY) -m redfeed.warehouse.drift
+
+# ------------------------------------------------------------------------------ bench
+.PHONY: bench
+bench: venv images ## measure side by side (loader vs COPY floor) and write BENCHMARKS.md
+	$(PY) -m tests.bench.loader --sizes $${BENCH_SIZES:-1000,10000,100000,1000000} --repeat $${BENCH_REPEAT:-3}
 
 # ------------------------------------------------------------------------------ demo
 .PHONY: demo

@@ -22,6 +22,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection
 
+from redfeed.warehouse import migration_ddl  # noqa: F401 (registers the Redshift DDL rules)
 from redfeed.warehouse.dialect import adapt, make_engine
 from redfeed.warehouse.migrate import warehouse_url
 from redfeed.warehouse.models import metadata

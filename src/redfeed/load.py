@@ -9,18 +9,18 @@ replays and backfills are exactly-once.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gzip
 import hashlib
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from redfeed import __version__
 from redfeed.archive import Archive, BatchKey, FileStore, Manifest, open_store
@@ -68,24 +68,29 @@ def _archive_lines(archive: Archive, manifest: Manifest) -> Iterator[tuple[str, 
             yield entry.url, number, line
 
 
-def _spooled_stdin() -> tuple[IO[bytes], str]:
-    """stdin copied to a temporary file (the batch's identity, its sha256, must be known before
-    the ledger is asked), decompressed if it is gzip."""
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 (returned open, closed with the process)
-    shutil.copyfileobj(sys.stdin.buffer, spool, 1024 * 1024)
-    spool.seek(0)
-    digest = hashlib.file_digest(spool, "sha256").hexdigest()
-    spool.seek(0)
-    if spool.read(2) == b"\x1f\x8b":
-        spool.seek(0)
-        return gzip.GzipFile(fileobj=spool, mode="rb"), digest  # type: ignore[return-value]
-    spool.seek(0)
-    return spool, digest
+def _spooled_stdin() -> tuple[Path, str]:
+    """stdin copied to a temporary file, and its sha256: the batch's identity must be known
+    before the ledger is asked, and every reader (one per pre-flight worker) needs its own
+    handle on the data."""
+    spool = tempfile.NamedTemporaryFile(prefix="redfeed-stdin-", delete=False)  # noqa: SIM115
+    atexit.register(os.unlink, spool.name)
+    digest = hashlib.sha256()
+    with spool:
+        while block := sys.stdin.buffer.read(1024 * 1024):
+            digest.update(block)
+            spool.write(block)
+    return Path(spool.name), digest.hexdigest()
 
 
-def _stdin_lines(stream: IO[bytes]) -> Iterator[tuple[str, int, bytes]]:
-    for number, line in enumerate(stream, start=1):
-        yield "stdin", number, line
+def _stdin_lines(path: Path) -> Iterator[tuple[str, int, bytes]]:
+    """The spooled lines, gunzipped if the data is gzip (opened when iteration starts, so a
+    forked worker reads through its own file handle)."""
+    with path.open("rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream = cast("IO[bytes]", gzip.GzipFile(fileobj=raw) if compressed else raw)
+        for number, line in enumerate(stream, start=1):
+            yield "stdin", number, line
 
 
 def load(argv: list[str]) -> dict[str, Any]:
@@ -112,13 +117,12 @@ def load(argv: list[str]) -> dict[str, Any]:
     content_digest: str | None = None
     if from_stdin:
         key = BatchKey(settings.feed, settings.interval_start, settings.run_id)
-        stream, manifest_sha = _spooled_stdin()
+        spooled, manifest_sha = _spooled_stdin()
         manifest_url = "stdin"
         interval_end: datetime | None = settings.interval_end
 
         def lines_for() -> Iterator[tuple[str, int, bytes]]:
-            stream.seek(0)
-            return _stdin_lines(stream)
+            return _stdin_lines(spooled)
 
         reject_store = store or FileStore(Path(os.environ.get("REDFEED_REJECTS_DIR", os.getcwd())))
     else:

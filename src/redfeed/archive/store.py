@@ -8,9 +8,10 @@ import io
 import logging
 import os
 import secrets
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from redfeed.errors import ConfigError, TemporaryError
@@ -118,11 +119,23 @@ def _s3_error(exc: Exception, what: str) -> Exception:
 
 
 class S3Store:
+    #: Every store, so a forked child (the loader's pre-flight worker) can drop their clients:
+    #: a boto3 client's pooled connections must not be shared across a fork.
+    _instances: ClassVar[weakref.WeakSet[S3Store]] = weakref.WeakSet()
+
     def __init__(self, bucket: str, prefix: str = "", client: S3Client | None = None) -> None:
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
         self.url = f"s3://{bucket}/{prefix}".rstrip("/")
         self._client = client
+        self._own_client = client is None
+        S3Store._instances.add(self)
+
+    @classmethod
+    def _after_fork_in_child(cls) -> None:
+        for store in list(cls._instances):
+            if store._own_client:
+                store._client = None
 
     @property
     def client(self) -> S3Client:
@@ -354,3 +367,6 @@ class FileObjectWriter:
             self.file.close()
             self.file = None
         self.tmp.unlink(missing_ok=True)
+
+
+os.register_at_fork(after_in_child=S3Store._after_fork_in_child)

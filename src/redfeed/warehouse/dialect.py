@@ -23,22 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic.ddl.base import (
-    AlterColumn,
-    ColumnDefault,
-    ColumnName,
-    ColumnNullable,
-    alter_column,
-    alter_table,
-    format_column_name,
-    format_type,
-)
-from alembic.ddl.postgresql import PostgresqlColumnType
-from sqlalchemy import URL, DateTime, Engine, String, create_engine, pool
+from sqlalchemy import URL, DateTime, Engine, create_engine, pool
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 REDSHIFT = "redshift"
@@ -88,47 +76,3 @@ def _utc_now_postgresql(element: utc_now, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(utc_now, REDSHIFT)
 def _utc_now_redshift(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
     return "SYSDATE"
-
-
-@compiles(ColumnName, REDSHIFT)
-def _rename_column_redshift(element: ColumnName, compiler: DDLCompiler, **kw: Any) -> str:
-    table = alter_table(compiler, element.table_name, element.schema)
-    old = format_column_name(compiler, element.column_name)
-    new = format_column_name(compiler, element.newname)
-    return f"{table} RENAME COLUMN {old} TO {new}"
-
-
-def _refuse(element: AlterColumn, what: str) -> CompileError:
-    return CompileError(
-        f"Redshift cannot {what} ({element.table_name}.{element.column_name}): add a new "
-        "column, copy, drop the old one, rename (docs/warehouse.md, migration 0002)"
-    )
-
-
-@compiles(PostgresqlColumnType, REDSHIFT)
-def _alter_column_type_redshift(
-    element: PostgresqlColumnType, compiler: DDLCompiler, **kw: Any
-) -> str:
-    new, old = element.type_, element.existing_type
-    if not isinstance(new, String) or new.length is None or element.using:
-        raise _refuse(element, f"change a column's type in place to {format_type(compiler, new)}")
-    if old is not None and not (
-        isinstance(old, String) and old.length is not None and old.length <= new.length
-    ):
-        was = format_type(compiler, old)
-        raise _refuse(element, f"turn {was} into VARCHAR({new.length})")
-    table = alter_table(compiler, element.table_name, element.schema)
-    column = alter_column(compiler, element.column_name)
-    return f"{table} {column} TYPE {format_type(compiler, new)}"
-
-
-@compiles(ColumnNullable, REDSHIFT)
-def _alter_column_nullable_redshift(
-    element: ColumnNullable, compiler: DDLCompiler, **kw: Any
-) -> str:
-    raise _refuse(element, "change NULL / NOT NULL in place")
-
-
-@compiles(ColumnDefault, REDSHIFT)
-def _alter_column_default_redshift(element: ColumnDefault, compiler: DDLCompiler, **kw: Any) -> str:
-    raise _refuse(element, "change a column's DEFAULT in place")

@@ -27,6 +27,7 @@ from sqlalchemy import URL, Connection, make_url
 from sqlalchemy.exc import OperationalError
 
 from redfeed.errors import ConfigError, RedfeedError, TemporaryError
+from redfeed.warehouse import migration_ddl  # noqa: F401 (registers the Redshift DDL rules)
 from redfeed.warehouse.dialect import make_engine
 
 URL_ENV = "REDFEED_WAREHOUSE_URL"

@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import base64
 import logging
+import multiprocessing
+import os
+import signal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.connection import wait
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from redfeed.archive.store import ArchiveStore
 from redfeed.archive.writer import JsonLinesObject
+from redfeed.errors import ExitCode, RedfeedError, error_for_exit_code
 from redfeed.warehouse.rows import Rejection, Row, RowBuilder
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +87,111 @@ class Preflight:
     def rows_rejected(self) -> int:
         return self.rejects.count
 
+    def copy_text(self, workers: int = 1, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+        """The valid rows as PostgreSQL ``COPY … FROM STDIN`` text, in chunks, produced by
+        ``workers`` forked processes (each reads the whole batch and takes every n-th record):
+        reading, gunzip, parsing and validation run beside this process, which only feeds COPY
+        while the server parses it. Each pipe holds a few chunks at most, so memory stays flat.
+        Rejected records come back over the pipes to this process's one rejects file. Counts
+        are settled when every worker has finished."""
+        context = multiprocessing.get_context("fork")
+        pipes: dict[Any, Any] = {}
+        for index in range(workers):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=self._produce_copy_text, args=(sender, index, workers, chunk_bytes)
+            )
+            process.start()
+            sender.close()
+            pipes[receiver] = process
+        totals = {"rows_in": 0, "rows_valid": 0}
+        try:
+            while pipes:
+                for ready in wait(list(pipes)):
+                    receiver = cast("Connection", ready)
+                    try:
+                        message = receiver.recv_bytes()
+                    except EOFError:
+                        process = pipes[receiver]
+                        process.join()
+                        raise RedfeedError(
+                            f"a pre-flight worker died (exit code {process.exitcode})"
+                        ) from None
+                    tag, body = message[:1], message[1:]
+                    if tag == b"D":
+                        yield body
+                    elif tag == b"R":
+                        origin, line_no, reason, column, line = orjson.loads(body)
+                        self.rejects.add(
+                            origin, line_no, base64.b64decode(line), Rejection(reason, column)
+                        )
+                    else:
+                        outcome = orjson.loads(body)
+                        if "error" in outcome:
+                            code = outcome["exit_code"]
+                            raise (
+                                RedfeedError(outcome["error"])
+                                if code == ExitCode.SOFTWARE
+                                else error_for_exit_code(code, outcome["error"])
+                            )
+                        for key in totals:
+                            totals[key] += outcome[key]
+                        pipes.pop(receiver).join()
+                        receiver.close()
+            self.rows_in, self.rows_valid = totals["rows_in"], totals["rows_valid"]
+        finally:
+            for receiver, process in pipes.items():  # an error or an abandoned generator
+                receiver.close()
+                if process.is_alive():
+                    process.terminate()
+                process.join()
+
+    def _produce_copy_text(
+        self, sender: Connection, index: int, workers: int, chunk_bytes: int
+    ) -> None:
+        """Runs in a forked worker: its share of the rows → COPY text chunks → the pipe."""
+        from psycopg import adapt
+        from psycopg._copy_base import TextFormatter
+
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        try:
+            formatter = TextFormatter(adapt.Transformer())
+            pending: list[bytes] = []
+            size = 0
+            for _, row in self.rows(index, workers, sender):
+                data = formatter.write_row(row)
+                if data:
+                    pending.append(bytes(data))
+                    size += len(data)
+                    if size >= chunk_bytes:
+                        sender.send_bytes(b"D" + b"".join(pending))
+                        pending, size = [], 0
+            pending.append(bytes(formatter.end()))
+            sender.send_bytes(b"D" + b"".join(pending))
+            outcome: dict[str, Any] = {"rows_in": self.rows_in, "rows_valid": self.rows_valid}
+        except Exception as exc:  # report it to the parent, which raises it as its own
+            code = exc.exit_code if isinstance(exc, RedfeedError) else ExitCode.SOFTWARE
+            outcome = {"error": f"{type(exc).__name__}: {exc}", "exit_code": int(code)}
+        sender.send_bytes(b"E" + orjson.dumps(outcome))
+        sender.close()
+        os._exit(0)  # no atexit handlers, no flushing of the parent's inherited buffers
+
     def __iter__(self) -> Iterator[tuple[bytes, Row]]:
+        return self.rows()
+
+    def rows(
+        self, index: int = 0, workers: int = 1, rejects_to: Connection | None = None
+    ) -> Iterator[tuple[bytes, Row]]:
+        """The valid (line, row) pairs of this worker's share (every ``workers``-th record,
+        starting at ``index``). Rejected records go to the rejects file, or back over
+        ``rejects_to`` when running in a worker."""
         parse, row, lineage = self.builder.parse, self.builder.row, self.lineage
+        position = -1
         for origin, line_no, line in self.lines:
             if not line.strip():
+                continue
+            position += 1
+            if workers > 1 and position % workers != index:
                 continue
             self.rows_in += 1
             try:
@@ -91,7 +201,17 @@ class Preflight:
                         record.setdefault(key, value)
                 built = row(record)
             except Rejection as rejection:
-                self.rejects.add(origin, line_no, line, rejection)
+                if rejects_to is None:
+                    self.rejects.add(origin, line_no, line, rejection)
+                else:
+                    rejected = [
+                        origin,
+                        line_no,
+                        rejection.reason,
+                        rejection.column,
+                        base64.b64encode(line).decode(),
+                    ]
+                    rejects_to.send_bytes(b"R" + orjson.dumps(rejected))
                 continue
             self.rows_valid += 1
             yield line, built

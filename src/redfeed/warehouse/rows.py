@@ -10,13 +10,18 @@ truncated or coerced into something else.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
 import orjson
 
-from redfeed.warehouse.jsonpaths import ColumnSpec, JsonPathError, TableSpec, compile_getter
+from redfeed.warehouse.jsonpaths import (
+    JSONPATH_STEP,
+    ColumnSpec,
+    JsonPathError,
+    TableSpec,
+    compile_getter,
+)
 
 #: Redshift: one JSON object (and one row) at most 4 MB.
 MAX_RECORD_BYTES: Final = 4 * 1024 * 1024
@@ -43,27 +48,6 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     # Numbers keep their JSON spelling; objects and arrays load as their JSON text.
     return orjson.dumps(value).decode()
-
-
-def _string(spec: ColumnSpec) -> Callable[[Any], Any]:
-    limit = min(spec.max_bytes or MAX_VARCHAR_BYTES, MAX_VARCHAR_BYTES)
-
-    def convert(value: Any) -> str:
-        text = _text(value)
-        # Byte length only matters once the character count could exceed the limit / 4.
-        if len(text) * 4 > limit:
-            size = len(text.encode("utf-8"))
-            if size > limit:
-                raise Rejection(
-                    f"{spec.name}: {size} UTF-8 bytes ({len(text)} characters) do not fit "
-                    f"{spec.sql_type} (Redshift counts bytes)",
-                    spec.name,
-                )
-        if "\x00" in text:
-            raise Rejection(f"{spec.name}: contains a NUL character", spec.name)
-        return text
-
-    return convert
 
 
 def _date(spec: ColumnSpec) -> Callable[[Any], Any]:
@@ -133,7 +117,6 @@ def _integer(spec: ColumnSpec) -> Callable[[Any], Any]:
 
 
 CONVERTERS: Final = {
-    "string": _string,
     "date": _date,
     "timestamp": _timestamp,
     "boolean": _boolean,
@@ -141,22 +124,66 @@ CONVERTERS: Final = {
 }
 
 
-@dataclass(frozen=True)
-class _Column:
-    spec: ColumnSpec
-    get: Getter
-    convert: Callable[[Any], Any]
+#: A key no JSON object has: columns with a nested JSONPath read it in the fast pass (None),
+#: then get their value from the compiled getter.
+_NESTED = "\x00nested"
+#: Dates and timestamps repeat a lot within a batch (the interval, a conference's days):
+#: parse each distinct string once.
+_CACHE_LIMIT = 65536
+
+
+def _cached(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    cache: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        if value.__class__ is not str:
+            return convert(value)
+        hit = cache.get(value)
+        if hit is None:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            hit = cache[value] = convert(value)
+        return hit
+
+    return cached
 
 
 class RowBuilder:
     """Turns one archived JSON line into a row of ``table``'s load columns, or raises
-    :class:`Rejection`."""
+    :class:`Rejection`.
+
+    This is the loader's hot path (once per record): values are fetched with one C-level
+    ``map(record.get, keys)``, strings (most columns) are checked inline, and only dates,
+    timestamps, booleans and integers go through a converter.
+    """
 
     def __init__(self, table: TableSpec) -> None:
         self.table = table
-        self.columns = [
-            _Column(spec, compile_getter(spec.jsonpath), CONVERTERS[spec.kind](spec))
-            for spec in table.columns
+        specs = table.columns
+        self.keys: list[str] = []
+        self.nested: list[tuple[int, Getter, ColumnSpec]] = []
+        for i, spec in enumerate(specs):
+            steps = JSONPATH_STEP.findall(spec.jsonpath[1:])
+            if len(steps) == 1 and not steps[0][2]:
+                self.keys.append(steps[0][0] or steps[0][1])
+            else:
+                self.keys.append(_NESTED)
+                self.nested.append((i, compile_getter(spec.jsonpath), spec))
+        self.required = [(i, spec) for i, spec in enumerate(specs) if not spec.nullable]
+        self.strings = [
+            (i, min(spec.max_bytes or MAX_VARCHAR_BYTES, MAX_VARCHAR_BYTES), spec)
+            for i, spec in enumerate(specs)
+            if spec.kind == "string"
+        ]
+        self.others = [
+            (
+                i,
+                _cached(CONVERTERS[spec.kind](spec))
+                if spec.kind in ("date", "timestamp")
+                else CONVERTERS[spec.kind](spec),
+            )
+            for i, spec in enumerate(specs)
+            if spec.kind != "string"
         ]
 
     def parse(self, line: bytes) -> dict[str, Any]:
@@ -178,25 +205,40 @@ class RowBuilder:
         return record
 
     def row(self, record: dict[str, Any]) -> Row:
-        values: list[Any] = []
-        for column in self.columns:
+        values = list(map(record.get, self.keys))
+        for i, get, spec in self.nested:
             try:
-                value = column.get(record)
+                values[i] = get(record)
             except JsonPathError as exc:
                 raise Rejection(
-                    f"{column.spec.name}: {exc} (COPY fails on an array index out of range)",
-                    column.spec.name,
+                    f"{spec.name}: {exc} (COPY fails on an array index out of range)", spec.name
                 ) from None
+        for i, spec in self.required:
+            if values[i] is None:
+                raise Rejection(
+                    f"{spec.name}: required, but {spec.jsonpath} is missing or null", spec.name
+                )
+        for i, limit, spec in self.strings:
+            value = values[i]
             if value is None:
-                if not column.spec.nullable:
+                continue
+            if value.__class__ is not str:
+                value = values[i] = _text(value)
+            # The byte length only matters once the characters could exceed the limit / 4.
+            if len(value) * 4 > limit:
+                size = len(value.encode("utf-8"))
+                if size > limit:
                     raise Rejection(
-                        f"{column.spec.name}: required, but {column.spec.jsonpath} is missing "
-                        "or null",
-                        column.spec.name,
+                        f"{spec.name}: {size} UTF-8 bytes ({len(value)} characters) do not fit "
+                        f"{spec.sql_type} (Redshift counts bytes)",
+                        spec.name,
                     )
-                values.append(None)
-            else:
-                values.append(column.convert(value))
+            if "\x00" in value:
+                raise Rejection(f"{spec.name}: contains a NUL character", spec.name)
+        for i, convert in self.others:
+            value = values[i]
+            if value is not None:
+                values[i] = convert(value)
         return tuple(values)
 
     def build(self, line: bytes) -> Row:

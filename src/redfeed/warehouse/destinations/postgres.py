@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from datetime import UTC, datetime
 
 import psycopg
@@ -26,6 +27,17 @@ log = logging.getLogger(__name__)
 def conninfo(url: URL) -> str:
     """libpq's URI for a SQLAlchemy ``postgresql+driver://`` URL."""
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def load_workers() -> int:
+    """Pre-flight worker processes (``REDFEED_LOAD_WORKERS``): by default one per core."""
+    raw = os.environ.get("REDFEED_LOAD_WORKERS", "").strip()
+    if not raw:
+        return max(1, os.cpu_count() or 1)
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise ConfigError(f"REDFEED_LOAD_WORKERS={raw!r} is not a number") from None
 
 
 def _classify(exc: psycopg.Error, what: str) -> RedfeedError:
@@ -100,17 +112,19 @@ class PostgresDestination:
                                 "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
                             ).format(stage, target)
                         )
+                        staging_started = time.perf_counter()
                         with cur.copy(
                             sql.SQL("COPY {} ({}) FROM STDIN").format(stage, columns)
                         ) as copy:
-                            for _, row in preflight:
-                                copy.write_row(row)
+                            for chunk in preflight.copy_text(workers=load_workers()):
+                                copy.write(chunk)
                         staged = cur.rowcount
                         if staged != preflight.rows_valid:
                             raise RedfeedError(
                                 f"COPY staged {staged} rows, the validator passed "
                                 f"{preflight.rows_valid}"
                             )
+                        swap_started = time.perf_counter()
                         reject_url = preflight.rejects.commit()
                         too_many = ledger.reject_ratio_exceeded(
                             job, preflight.rows_in, preflight.rows_rejected
@@ -139,6 +153,14 @@ class PostgresDestination:
                             reject_url,
                         )
                         ledger.reconcile(job, outcome)
+                        log.info(
+                            "%s: staged %d rows in %.2fs, replaced %d with them in %.2fs",
+                            job.table.name,
+                            staged,
+                            swap_started - staging_started,
+                            replaced,
+                            time.perf_counter() - swap_started,
+                        )
                         cur.execute(
                             ledger.INSERT_SQL, ledger.insert_params(job, "loaded", started, outcome)
                         )
