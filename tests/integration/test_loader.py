@@ -276,6 +276,23 @@ def bad_corpus() -> tuple[bytes, int, list[str]]:
     return b"\n".join(lines + [raw for raw, _ in bad]) + b"\n", len(lines), [r for _, r in bad]
 
 
+def pipe_to_loader(
+    network: Network, env: dict[str, str], args: list[str], data: bytes
+) -> tuple[int, dict[str, Any], str]:
+    """`docker run -i redfeed/loader load … -` with ``data`` on stdin, as a user would pipe it."""
+    flags = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    command = ["/usr/bin/docker", "run", "-i", "--rm", "--network", network.name, *flags]
+    proc = subprocess.run(
+        [*command, "redfeed/loader", "load", *args, "-"],
+        input=data,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    summary = orjson.loads(proc.stdout.strip().splitlines()[-1])
+    return proc.returncode, summary, proc.stderr.decode()
+
+
 def test_bad_input_from_stdin_is_quarantined_and_reconciled(
     warehouse: str, network: Network, s3: LocalS3
 ) -> None:
@@ -289,29 +306,8 @@ def test_bad_input_from_stdin_is_quarantined_and_reconciled(
         "REDFEED_MAX_REJECT_RATIO": "0.5",
         **s3.env(),
     }
-    args = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
-    proc = subprocess.run(
-        [
-            "/usr/bin/docker",
-            "run",
-            "-i",
-            "--rm",
-            "--network",
-            network.name,
-            *args,
-            "redfeed/loader",
-            "load",
-            "--table",
-            "conferences",
-            "-",
-        ],
-        input=data,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    summary = orjson.loads(proc.stdout.strip().splitlines()[-1])
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    code, summary, stderr = pipe_to_loader(network, env, ["--table", "conferences"], data)
+    assert code == 0, stderr[-3000:]
     assert summary["rows_in"] == good + len(reasons)
     assert summary["rows_loaded"] == good
     assert summary["rows_rejected"] == len(reasons)
@@ -344,27 +340,8 @@ def test_too_many_rejects_commit_nothing(warehouse: str, network: Network, s3: L
         "REDFEED_INTERVAL_START": "2023-04-01",
         "REDFEED_WAREHOUSE_URL": IN_NETWORK_URL,
     }
-    args = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
-    proc = subprocess.run(
-        [
-            "/usr/bin/docker",
-            "run",
-            "-i",
-            "--rm",
-            "--network",
-            network.name,
-            *args,
-            "redfeed/loader",
-            "load",
-            "-",
-        ],
-        input=data,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    summary = orjson.loads(proc.stdout.strip().splitlines()[-1])
-    assert proc.returncode == 65, proc.stderr.decode()[-3000:]
+    code, summary, stderr = pipe_to_loader(network, env, [], data)
+    assert code == 65, stderr[-3000:]
     assert "REDFEED_MAX_REJECT_RATIO" in summary["error"]
     with psycopg.connect(conninfo(warehouse)) as conn:
         assert conn.execute(

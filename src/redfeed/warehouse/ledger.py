@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redfeed.warehouse.destinations import LoadJob, LoadOutcome
+from redfeed.warehouse.preflight import Preflight
 
 LEDGER = "redfeed_loads"
 # The SQL below is built from this constant only; values always go in as parameters.
@@ -105,8 +106,14 @@ def check_order(job: LoadJob, current: CurrentLoad | None) -> None:
         )
 
 
-def reconcile(job: LoadJob, outcome: LoadOutcome) -> None:
-    """records in = rows loaded + rows rejected, always; anything else is a bug."""
+def loaded(
+    job: LoadJob, preflight: Preflight, inserted: int, replaced: int, reject_url: str | None
+) -> LoadOutcome:
+    """The outcome of a load about to commit, reconciled: records in = rows loaded + rows
+    rejected, always; anything else is a bug and must not commit."""
+    outcome = LoadOutcome(
+        "loaded", preflight.rows_in, inserted, preflight.rows_rejected, replaced, reject_url
+    )
     if outcome.rows_in != outcome.rows_loaded + outcome.rows_rejected:
         from redfeed.errors import RedfeedError
 
@@ -114,6 +121,7 @@ def reconcile(job: LoadJob, outcome: LoadOutcome) -> None:
             f"reconciliation failed for {job.table.name}: {outcome.rows_in} in != "
             f"{outcome.rows_loaded} loaded + {outcome.rows_rejected} rejected"
         )
+    return outcome
 
 
 def reject_ratio_exceeded(job: LoadJob, rows_in: int, rejected: int) -> str | None:

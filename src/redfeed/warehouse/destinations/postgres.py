@@ -144,15 +144,7 @@ class PostgresDestination:
                                 target, columns, columns, stage
                             )
                         )
-                        outcome = LoadOutcome(
-                            "loaded",
-                            preflight.rows_in,
-                            cur.rowcount,
-                            preflight.rows_rejected,
-                            replaced,
-                            reject_url,
-                        )
-                        ledger.reconcile(job, outcome)
+                        outcome = ledger.loaded(job, preflight, cur.rowcount, replaced, reject_url)
                         log.info(
                             "%s: staged %d rows in %.2fs, replaced %d with them in %.2fs",
                             job.table.name,

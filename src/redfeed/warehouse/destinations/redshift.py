@@ -223,15 +223,7 @@ class RedshiftDestination:
             cur.execute(
                 f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {quote(stage)}"  # noqa: S608
             )
-            outcome = LoadOutcome(
-                "loaded",
-                preflight.rows_in,
-                cur.rowcount,
-                preflight.rows_rejected,
-                replaced,
-                reject_url,
-            )
-            ledger.reconcile(job, outcome)
+            outcome = ledger.loaded(job, preflight, cur.rowcount, replaced, reject_url)
             cur.execute(ledger.INSERT_SQL, ledger.insert_params(job, "loaded", started, outcome))
             conn.commit()
             return outcome
