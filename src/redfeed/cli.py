@@ -19,11 +19,15 @@ def main(argv: list[str] | None = None) -> int:
             program = program[1:]
         return extract.main(program)
 
-    # `load` and `migrate` parse their own arguments.
+    # `load`, `verify` and `migrate` parse their own arguments.
     if argv[:1] == ["load"]:
         from redfeed import load
 
         return load.main(argv[1:])
+    if argv[:1] == ["verify"]:
+        from redfeed import verify
+
+        return verify.main(argv[1:])
     if argv[:1] == ["migrate"]:
         from redfeed.warehouse import migrate
 
@@ -38,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("extract", help="run a scraper program and archive what it prints")
     commands.add_parser("load", help="load a committed batch (or stdin) into the warehouse")
+    commands.add_parser("verify", help="reconcile a loaded batch with the ledger and its table")
     commands.add_parser("migrate", help="apply the warehouse migrations (Alembic)")
     commands.add_parser("drift", help="compare the models with a live warehouse")
     scrape = commands.add_parser("scrape", help="run a registered spider; records to stdout")
@@ -48,6 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     archive.add_argument("--feed")
     archive.add_argument("--interval-start")
     archive.add_argument("--run-id")
+    archive.add_argument("--start", help="batches: first interval start (date or timestamp)")
+    archive.add_argument("--end", help="batches: last interval start (inclusive)")
+    archive.add_argument(
+        "--latest", action="store_true", help="batches: only the latest batch of each interval"
+    )
+    archive.add_argument(
+        "--json", action="store_true", help="batches: one JSON summary line (exit 99 if none)"
+    )
 
     sample = commands.add_parser(
         "sample-data", help="write generated demo data (confs.tech layout)"

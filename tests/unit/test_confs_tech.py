@@ -545,6 +545,13 @@ def test_settings_for_a_run() -> None:
     fast = Settings.from_env({**env, **FAST}, need_archive=False)
     assert for_run(fast)["RETRY_TIMES"] == 2
     assert for_run(fast)["AUTOTHROTTLE_START_DELAY"] == 0
+    assert settings["CONCURRENT_REQUESTS_PER_DOMAIN"] == 4
+    one = Settings.from_env({**env, "REDFEED_CONCURRENCY_PER_HOST": "1"}, need_archive=False)
+    assert for_run(one)["CONCURRENT_REQUESTS_PER_DOMAIN"] == 1
+    assert for_run(one)["AUTOTHROTTLE_TARGET_CONCURRENCY"] == 1.0
+    zero = Settings.from_env({**env, "REDFEED_CONCURRENCY_PER_HOST": "0"}, need_archive=False)
+    with pytest.raises(ConfigError, match="REDFEED_CONCURRENCY_PER_HOST"):
+        for_run(zero)
 
 
 def test_registry_is_lazy() -> None:

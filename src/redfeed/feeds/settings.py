@@ -16,6 +16,8 @@ Environment knobs (besides the contract's ``REDFEED_HTTP_CACHE``):
 ``REDFEED_DOWNLOAD_DELAY``          0.25          seconds between requests to one host (minimum;
                                                   AutoThrottle starts at 4 x this)
 ``REDFEED_DOWNLOAD_TIMEOUT``        30            seconds per request
+``REDFEED_CONCURRENCY_PER_HOST``    4             parallel requests to one host (AutoThrottle
+                                                  aims at no more than this)
 ``REDFEED_LOG_LEVEL``               INFO          as for every redfeed command
 ==================================  ============  ==================================================
 """
@@ -133,6 +135,15 @@ def for_run(config: Settings, env: Mapping[str, str] | None = None) -> dict[str,
     if timeout <= 0:
         raise ConfigError(f"REDFEED_DOWNLOAD_TIMEOUT={timeout!r} must be more than 0 seconds")
     settings["DOWNLOAD_TIMEOUT"] = timeout
+    concurrency = parse_int(
+        "REDFEED_CONCURRENCY_PER_HOST",
+        knob("REDFEED_CONCURRENCY_PER_HOST", settings["CONCURRENT_REQUESTS_PER_DOMAIN"]),
+        1,
+    )
+    settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = concurrency
+    settings["AUTOTHROTTLE_TARGET_CONCURRENCY"] = min(
+        float(settings["AUTOTHROTTLE_TARGET_CONCURRENCY"]), float(concurrency)
+    )
 
     if config.http_cache:
         settings["HTTPCACHE_ENABLED"] = True
