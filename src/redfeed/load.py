@@ -39,7 +39,9 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         "--table", action="append", help="load only this table (repeatable; default: the feed's)"
     )
     parser.add_argument(
-        "--replay", action="store_true", help="allow loading an older run over a newer one"
+        "--replay",
+        action="store_true",
+        help="reload even a batch the ledger holds, and allow an older run over a newer one",
     )
     parser.add_argument("source", nargs="?", help="'-' to read records from stdin")
     try:

@@ -190,6 +190,16 @@ def test_loads_are_exactly_once_across_repeats_and_concurrent_loaders(
     assert replayed.exit_code == 0, replayed.logs[-2000:]
     assert snapshot(warehouse)["checksum"] == loaded["checksum"]
 
+    # Replaying the batch the partition already holds (after a loader fix, say) reloads it:
+    # the same rows, once; the ledger shows the new load.
+    again = run_loader({**env, "REDFEED_RUN_ID": "daily-a", "REDFEED_REPLAY": "true"})
+    assert again.exit_code == 0, again.logs[-2000:]
+    assert again.summary["already_loaded"] is False
+    assert again.summary["rows_replaced"] == first["records"]
+    final = snapshot(warehouse)
+    assert (final["rows"], final["checksum"]) == (loaded["rows"], loaded["checksum"])
+    assert [row[:3:2] for row in final["ledger"][-2:]] == [("daily-a", "loaded")] * 2
+
 
 def write_batch(s3: LocalS3, run_id: str, start: datetime, records: int) -> None:
     store = S3Store(BUCKET, "redfeed", client=s3.client())

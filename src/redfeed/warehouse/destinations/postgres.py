@@ -102,7 +102,11 @@ class PostgresDestination:
                         )
                         cur.execute(ledger.CURRENT_SQL, ledger.current_params(job))
                         current = ledger.CurrentLoad.from_row(cur.fetchone())
-                        if current and current.manifest_sha256 == job.manifest_sha256:
+                        if (
+                            current
+                            and current.manifest_sha256 == job.manifest_sha256
+                            and not job.replay
+                        ):
                             log.info("%s: already loaded (ledger), nothing to do", what)
                             return current.outcome()
                         ledger.check_order(job, current)

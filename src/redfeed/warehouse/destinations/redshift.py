@@ -181,7 +181,7 @@ class RedshiftDestination:
             cur = conn.cursor()
             cur.execute(ledger.CURRENT_SQL, ledger.current_params(job))
             current = ledger.CurrentLoad.from_row(cur.fetchone())
-            if current and current.manifest_sha256 == job.manifest_sha256:
+            if current and current.manifest_sha256 == job.manifest_sha256 and not job.replay:
                 log.info("already loaded (ledger): %s into %s", job.run_id, job.table.name)
                 return current.outcome()
             ledger.check_order(job, current)
@@ -211,7 +211,7 @@ class RedshiftDestination:
             cur.execute(f"LOCK {target}, {ledger.LEDGER}")
             cur.execute(ledger.CURRENT_SQL, ledger.current_params(job))
             current = ledger.CurrentLoad.from_row(cur.fetchone())
-            if current and current.manifest_sha256 == job.manifest_sha256:
+            if current and current.manifest_sha256 == job.manifest_sha256 and not job.replay:
                 conn.rollback()
                 return current.outcome()
             ledger.check_order(job, current)
