@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # ------------------------------------------------------------------------------ environment
 $(UV):
@@ -60,7 +60,7 @@ wheels: venv ## build the wheelhouses the images install from
 
 .PHONY: debs
 debs: base ## fetch the .deb files images need beyond the base (build/debs)
-	scripts/debhouse.sh postgres
+	scripts/debhouse.sh postgres redis
 
 .PHONY: images
 images: base wheels debs ## build every image under images/ offline (--network none), incrementally
@@ -69,8 +69,8 @@ images: base wheels debs ## build every image under images/ offline (--network n
 # ------------------------------------------------------------------------------ checks
 .PHONY: lint
 lint: venv ## ruff format check, ruff lint, mypy
-	$(VENV)/bin/ruff format --check src tests migrations
-	$(VENV)/bin/ruff check src tests migrations
+	$(VENV)/bin/ruff format --check src tests migrations scripts
+	$(VENV)/bin/ruff check src tests migrations scripts
 	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
@@ -95,6 +95,10 @@ test-contract: venv images ## run each image for real
 test-integration: venv images ## testcontainers PostgreSQL and local S3
 	@$(call run_pytest,tests/integration -m integration)
 
+.PHONY: test-e2e
+test-e2e: venv images ## the compose stack (CeleryExecutor, 2 workers) through the Airflow REST API
+	@$(call run_pytest,tests/e2e -m e2e)
+
 # ------------------------------------------------------------------------------ warehouse
 .PHONY: redshift-ddl
 redshift-ddl: venv ## print the Redshift DDL that `alembic upgrade head --sql` renders
@@ -115,8 +119,16 @@ bench: venv images ## measure side by side (loader vs COPY floor) and write BENC
 
 # ------------------------------------------------------------------------------ demo
 .PHONY: demo
-demo: venv images ## set up the local stack, run the pipeline, print what landed
+demo: venv images ## start the local Airflow stack, backfill confs.tech through the REST API, report
 	scripts/demo.sh
+
+.PHONY: down
+down: ## stop the local stack and drop its volumes
+	scripts/demo.sh down
+
+.PHONY: logs
+logs: ## follow the local stack's logs
+	scripts/demo.sh logs
 
 .PHONY: clean
 clean: ## remove build outputs (not the Docker images)

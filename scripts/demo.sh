@@ -1,38 +1,186 @@
 #!/usr/bin/env bash
-# `make demo`: start the local stack, run the confs.tech scraper image against the source mirror
-# (serving generated sample data), and print the committed batch's manifest.
+# `make demo`: the whole pipeline on the local stack, driven through Airflow's REST API.
+#   1. demo data for the source mirror (generated, in the real confs.tech layout);
+#   2. compose/.env from compose/.env.example with random secrets, if missing (never overwritten;
+#      empty secrets in an existing file are filled in);
+#   3. docker-compose up -d, then wait until every service is healthy and the one-shots succeeded;
+#   4. REST API (scripts/airflow_api.py): unpause feed_confs_tech, backfill its last
+#      $REDFEED_DEMO_DAYS daily intervals, wait for the runs;
+#   5. report: runs and task states, rows per table, the ledger, rejects, the UI URL and login.
+# A second run reuses the stack, the .env and the runs that exist (the backfill only adds the
+# missing days). `scripts/demo.sh down` (make down) and `scripts/demo.sh logs` (make logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
-if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
-COMPOSE+=(-p "${REDFEED_PROJECT:-redfeed}" -f compose/docker-compose.yml)
+PY=${PY:-$PWD/.venv/bin/python}
+DOCKER=${DOCKER:-/usr/bin/docker}
+DAYS=${REDFEED_DEMO_DAYS:-3}
+WORKERS=${REDFEED_DEMO_WORKERS:-1}
+DAG=feed_confs_tech
+FEED=confs-tech
+export REDFEED_ENV_FILE=${REDFEED_ENV_FILE:-$PWD/compose/.env}
+compose() { scripts/compose.sh "$@"; }
+say() { echo "== $*" >&2; }
 
+env_value() {  # the value of $1 in the env file (the environment wins, as in compose)
+  local name=$1
+  if [ -n "${!name:-}" ]; then echo "${!name}"; return; fi
+  sed -n "s/^$name=//p" "$REDFEED_ENV_FILE" | tail -1
+}
+
+project() { env_value COMPOSE_PROJECT_NAME | grep . || echo redfeed; }
+
+case "${1:-up}" in
+  logs)
+    exec scripts/compose.sh logs -f --tail=100
+    ;;
+  down)
+    if [ ! -f "$REDFEED_ENV_FILE" ]; then
+      echo "demo: no $REDFEED_ENV_FILE, nothing to stop" >&2
+      exit 0
+    fi
+    # Task containers that DockerOperator started on the stack's network are not compose's:
+    # remove leftovers (a worker killed mid-task), or the network cannot be removed.
+    network="$(project)_default"
+    for id in $($DOCKER ps -aq --filter "network=$network" 2>/dev/null); do
+      if [ -z "$($DOCKER inspect -f '{{index .Config.Labels "com.docker.compose.project"}}' "$id")" ]; then
+        $DOCKER rm -f "$id" >/dev/null
+      fi
+    done
+    # Volumes go too: the local S3 keeps the archive in memory, so a warehouse and an Airflow
+    # history that outlived it would point at batches that no longer exist.
+    exec scripts/compose.sh down -v --remove-orphans
+    ;;
+  up) ;;
+  *)
+    echo "usage: $0 [up|down|logs]" >&2
+    exit 2
+    ;;
+esac
+
+started=$SECONDS
+
+# ---------------------------------------------------------------------------- demo data
+# Regenerated in place (deterministic): the mirror bind-mounts the confs-tech directory itself,
+# which must therefore never be replaced.
 year=$(date -u +%Y)
 data=build/demo-data
-rm -rf "$data/confs-tech" && mkdir -p "$data/confs-tech"
+mkdir -p "$data/confs-tech"
+rm -rf "$data/confs-tech/conferences"
 .venv/bin/redfeed sample-data --out "$data/confs-tech" --years "$year,$((year + 1))"
 chmod -R a+rX "$data"
-export REDFEED_DEMO_DATA=$PWD/$data
 
-echo "== starting s3 and source-mirror" >&2
-"${COMPOSE[@]}" up -d --quiet-pull s3 source-mirror 2>&1 | grep -v -e '^Creating' -e '^Starting' >&2 || true
-for _ in $(seq 60); do
-  unhealthy=$("${COMPOSE[@]}" ps | grep -cE 'starting|unhealthy' || true)
-  [ "$unhealthy" = 0 ] && break
-  sleep 1
-done
-"${COMPOSE[@]}" run --rm -T archive-init
+# ---------------------------------------------------------------------------- compose/.env
+if [ ! -f "$REDFEED_ENV_FILE" ]; then
+  say "creating $REDFEED_ENV_FILE with random secrets"
+  cp compose/.env.example "$REDFEED_ENV_FILE"
+  chmod 600 "$REDFEED_ENV_FILE"
+fi
+"$PY" - "$REDFEED_ENV_FILE" <<'EOF'
+"""Fill the empty secrets (and the Docker socket's group) of an env file, in place."""
+import base64
+import os
+import re
+import secrets
+import sys
 
-today=$(date -u +%Y-%m-%d)
-run_id="demo__$(date -u +%Y%m%dT%H%M%SZ)"
-echo "== scraping confs.tech (sample) for interval $today, run $run_id" >&2
-summary=$("${COMPOSE[@]}" run --rm -T -e REDFEED_RUN_ID="$run_id" -e REDFEED_INTERVAL_START="$today" \
-  scraper-confs-tech 2>/dev/null | tail -n 1)
-echo "$summary" | "$PY" -m json.tool
+path = sys.argv[1]
+socket = os.environ.get("REDFEED_DOCKER_SOCKET", "/var/run/docker.sock")
+generators = {
+    "REDFEED_AIRFLOW_PASSWORD": lambda: secrets.token_urlsafe(12),
+    "REDFEED_POSTGRES_PASSWORD": lambda: secrets.token_hex(16),
+    "REDFEED_AIRFLOW_DB_PASSWORD": lambda: secrets.token_hex(16),
+    "REDFEED_WAREHOUSE_DB_PASSWORD": lambda: secrets.token_hex(16),
+    "REDFEED_REDIS_PASSWORD": lambda: secrets.token_hex(16),
+    "REDFEED_AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(32),
+    "REDFEED_AIRFLOW_FERNET_KEY": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    "REDFEED_DOCKER_GID": lambda: str(os.stat(socket).st_gid),
+}
+lines = open(path, encoding="utf-8").read().splitlines()
+present = set()
+for i, line in enumerate(lines):
+    match = re.fullmatch(r"([A-Z0-9_]+)=(.*)", line)
+    if not match:
+        continue
+    present.add(match.group(1))
+    if match.group(1) in generators and not match.group(2).strip():
+        lines[i] = f"{match.group(1)}={generators[match.group(1)]()}"
+for name in generators.keys() - present:
+    lines.append(f"{name}={generators[name]()}")
+with open(path, "w", encoding="utf-8") as out:
+    out.write("\n".join(lines) + "\n")
+EOF
 
-echo "== committed batches" >&2
-"${COMPOSE[@]}" run --rm -T --entrypoint redfeed archive-init archive batches --feed confs-tech 2>/dev/null
-echo "== manifest" >&2
-"${COMPOSE[@]}" run --rm -T --entrypoint redfeed archive-init archive manifest --feed confs-tech \
-  --interval-start "$today" --run-id "$run_id" 2>/dev/null
-echo "The stack is still up: ${COMPOSE[*]} down   # to stop it" >&2
+# ---------------------------------------------------------------------------- stack
+say "starting the stack (project $(project), $WORKERS Celery worker(s))"
+compose up -d --scale airflow-worker="$WORKERS" 2>&1 | grep -vE '^(Creating|Starting|Recreating)|up-to-date$' >&2 || true
+
+wait_healthy() {  # every container healthy (or running without a healthcheck), one-shots exit 0
+  local deadline=$((SECONDS + ${1:-300})) pending
+  while :; do
+    pending=""
+    for id in $(compose ps -q); do
+      read -r name status health code < <($DOCKER inspect -f \
+        '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}' "$id")
+      if [ "$status" = exited ]; then
+        if [ "$code" != 0 ]; then
+          echo "demo: ${name#/} exited with $code:" >&2
+          $DOCKER logs --tail 30 "$id" >&2
+          return 1
+        fi
+      elif [ "$health" != healthy ] && [ "$health" != none ]; then
+        pending+=" ${name#/}($health)"
+      fi
+    done
+    [ -z "$pending" ] && return 0
+    if [ $SECONDS -gt $deadline ]; then
+      echo "demo: still not healthy:$pending (scripts/compose.sh logs)" >&2
+      return 1
+    fi
+    sleep 2
+  done
+}
+wait_healthy 300
+say "stack healthy after $((SECONDS - started))s"
+
+port=$(compose port airflow-api-server 8080 | sed 's/.*://')
+url=http://127.0.0.1:$port
+REDFEED_AIRFLOW_USER=$(env_value REDFEED_AIRFLOW_USER | grep . || echo admin)
+REDFEED_AIRFLOW_PASSWORD=$(env_value REDFEED_AIRFLOW_PASSWORD)
+export REDFEED_AIRFLOW_USER REDFEED_AIRFLOW_PASSWORD
+
+# ---------------------------------------------------------------------------- backfill
+say "backfilling $DAG over the last $DAYS days through $url/api/v2"
+rc=0
+runs=$("$PY" scripts/airflow_api.py --url "$url" backfill "$DAG" --days "$DAYS" \
+  --unpause redfeed_replay redfeed_migrate) || rc=$?
+
+# ---------------------------------------------------------------------------- report
+psql() { compose exec -T postgres psql -U redfeed -d warehouse -X -q -P footer=off "$@"; }
+echo
+echo "Runs of $DAG (logical date, state, duration, run id, tasks):"
+echo "${runs:-  (none)}" | sed 's/^/  /'
+echo
+echo "Rows per table:"
+psql -c "SELECT 'conferences' AS table_name, count(*) AS rows FROM conferences
+         UNION ALL SELECT 'conferences_latest (view)', count(*) FROM conferences_latest
+         UNION ALL SELECT 'redfeed_loads (ledger)', count(*) FROM redfeed_loads" | sed 's/^/  /'
+echo "Snapshots in conferences (one per interval):"
+psql -c "SELECT _interval_start::date AS interval, _batch_id AS run_id, count(*) AS rows
+         FROM conferences GROUP BY 1, 2 ORDER BY 1" | sed 's/^/  /'
+echo "Ledger (what each load did):"
+psql -c "SELECT interval_start::date AS interval, table_name, status, rows_in, rows_loaded,
+                rows_rejected AS rejected, to_char(finished_at, 'HH24:MI:SS') AS at
+         FROM redfeed_loads ORDER BY finished_at" | sed 's/^/  /'
+echo "Rejects:"
+psql -At -F ' ' -c "SELECT coalesce(sum(rows_rejected), 0), count(*) FILTER (WHERE rows_rejected > 0)
+                   FROM redfeed_loads WHERE status = 'loaded'" |
+  while read -r total loads; do
+    echo "  $total rows rejected by the loader ($loads loads with rejects); quarantined under raw/$FEED/<interval>/<run id>/rejects/ in the archive"
+  done
+echo "Archive (committed batches, records and rejects at extraction):"
+compose run --rm -T --entrypoint redfeed archive-init archive batches --feed "$FEED" 2>/dev/null |
+  sed 's/^/  /' || true
+echo
+echo "Airflow UI: $url  (login: $REDFEED_AIRFLOW_USER / $REDFEED_AIRFLOW_PASSWORD, from $REDFEED_ENV_FILE)"
+echo "make logs follows the stack; make down stops it and drops its volumes.  ($((SECONDS - started))s)"
+exit $rc
