@@ -21,6 +21,7 @@ from redfeed.archive import BatchKey, BatchWriter, S3Store
 from redfeed.warehouse import migrate
 from redfeed.warehouse.jsonpaths import load_columns
 from tests.docker_env import BUCKET, LocalS3, ScraperRun, last_json_line, start_scraper
+from tests.records import conference
 
 PASSWORD = "loader-test-pw"
 IN_NETWORK_URL = f"postgresql+psycopg://redfeed:{PASSWORD}@warehouse:5432/redfeed"
@@ -205,23 +206,7 @@ def write_batch(s3: LocalS3, run_id: str, start: datetime, records: int) -> None
     store = S3Store(BUCKET, "redfeed", client=s3.client())
     writer = BatchWriter(store, BatchKey("confs-tech", start, run_id), start.replace(day=2))
     for n in range(records):
-        writer.write_line(
-            orjson.dumps(
-                {
-                    "name": f"Generated Conf {n}",
-                    "url": f"https://conf{n}.example.org/2025",
-                    "startDate": "2025-06-01",
-                    "endDate": "2025-06-03",
-                    "city": "Lisbon",
-                    "country": "Portugal",
-                    "online": False,
-                    "topic": "python",
-                    "year": 2025,
-                    "sourcePath": "conferences/2025/python.json",
-                    "locales": ["EN", "PT"],
-                }
-            )
-        )
+        writer.write_line(orjson.dumps(conference(n)))
     writer.commit()
 
 

@@ -14,6 +14,7 @@ import pytest
 from redfeed.archive import BatchKey, BatchWriter, FileStore
 from redfeed.cli import main as cli_main
 from redfeed.warehouse import migrate
+from tests.records import conference
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -21,19 +22,7 @@ START = datetime(2025, 6, 1, tzinfo=UTC)
 def write_batch(store: FileStore, run_id: str, records: int, bad: int = 0) -> None:
     writer = BatchWriter(store, BatchKey("confs-tech", START, run_id), START + timedelta(days=1))
     for n in range(records):
-        record: dict[str, Any] = {
-            "name": f"Generated Conf {n}",
-            "url": f"https://conf{n}.example.org/2025",
-            "startDate": "2025-06-01",
-            "endDate": "2025-06-03",
-            "city": "Lisbon",
-            "country": "Portugal",
-            "online": False,
-            "topic": "python",
-            "year": 2025,
-            "sourcePath": "conferences/2025/python.json",
-            "locales": ["EN"],
-        }
+        record = conference(n, locales=["EN"])
         if n < bad:
             record["startDate"] = "not a date"  # quarantined by the loader's pre-flight
         writer.write_line(orjson.dumps(record))
