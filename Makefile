@@ -116,7 +116,7 @@ drift: venv ## compare $$REDFEED_WAREHOUSE_URL with the models (non-zero exit on
 # ------------------------------------------------------------------------------ bench
 .PHONY: bench
 bench: venv images ## measure side by side (loader vs COPY floor) and write BENCHMARKS.md
-	$(PY) -m tests.bench.loader --sizes $${BENCH_SIZES:-1000,10000,100000,1000000} --repeat $${BENCH_REPEAT:-3}
+	$(PY) -m tests.bench --sizes $${BENCH_SIZES:-1000,10000,100000,1000000} --repeat $${BENCH_REPEAT:-3}
 
 # ------------------------------------------------------------------------------ demo
 .PHONY: demo

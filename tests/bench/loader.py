@@ -11,10 +11,8 @@ Each figure is the min and median of ``--repeat`` runs; claims are ratios, not a
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
-import platform
 import random
 import resource
 import secrets
@@ -195,14 +193,8 @@ def redfeed_load(url: str, endpoint: str, start: datetime, run_id: str) -> tuple
     return seconds, rss_kb / 1024
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="1000,100000,1000000")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
-    args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
-
+def run(sizes: list[int], repeat: int) -> str:
+    """Run the loader benchmark; its section of BENCHMARKS.md."""
     results: list[tuple[Figure, Figure]] = []
     with services() as (url, endpoint):
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
@@ -216,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             raw_bytes, csv_path = archive_batch(endpoint, size, run_id, start)
             low, ours = Figure("floor: COPY csv", size), Figure("redfeed load", size)
             low.mb = ours.mb = raw_bytes / 1e6
-            for attempt in range(args.repeat):
+            for attempt in range(repeat):
                 low.seconds.append(floor(url, csv_path))
                 seconds, rss = redfeed_load(url, endpoint, start, run_id)
                 ours.seconds.append(seconds)
@@ -231,11 +223,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             csv_path.unlink()
             results.append((low, ours))
-    report(results, args.output)
-    return 0
+    return report(results)
 
 
-def report(results: list[tuple[Figure, Figure]], output: Path) -> None:
+def report(results: list[tuple[Figure, Figure]]) -> str:
     lines = [
         "| records | JSON MB | floor rows/s (min / median s) | redfeed rows/s (min / median s) "
         "| redfeed MB/s | ratio (best) | peak RSS MB |",
@@ -248,20 +239,10 @@ def report(results: list[tuple[Figure, Figure]], output: Path) -> None:
             f"({ours.best:.2f} / {ours.median:.2f}) | {ours.mb / ours.best:.1f} | "
             f"{low.best / ours.best:.2f} | {max(ours.rss_mb):.0f} |"
         )
-    table = "\n".join(lines)
-    print(table)
-    header = (
-        "# Benchmarks\n\n"
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
-        f"({os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}), "
-        "by `make bench`. Every ratio compares figures measured side by side in the same run.\n\n"
+    return (
         "## Loader throughput: gzip JSON lines in the local S3 → PostgreSQL\n\n"
         "floor = `COPY … FROM STDIN (FORMAT csv)` of the same rows pre-flattened to CSV; redfeed = "
         "`redfeed load` (S3 read, gunzip, validation, JSONPaths, staging, delete/insert, ledger). "
-        "ratio = floor time / redfeed time (1.0 = as fast as the floor).\n\n"
+        "ratio = floor time / redfeed time (1.0 = as fast as the floor). Peak RSS is the largest "
+        "loader process (the parent or one pre-flight worker).\n\n" + "\n".join(lines) + "\n"
     )
-    output.write_text(header + table + "\n")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
