@@ -247,15 +247,16 @@ def test_replay_changes_nothing(stack: Stack, api: Airflow, days: list[datetime]
     reconcile(stack)
 
 
-def test_run_completes_when_a_worker_stops_mid_run(
-    stack: Stack, api: Airflow, days: list[datetime]
-) -> None:
+def catch_extract_running(
+    stack: Stack, api: Airflow, start: datetime, label: str
+) -> tuple[dict[str, str], str, str, str]:
+    """Trigger a run for the day at ``start`` and wait until a worker runs its extract:
+    (workers by hostname, run id, that worker's hostname, the other worker's hostname)."""
     workers = stack.worker_hostnames()
     assert len(workers) == 2
-    start = days[0] - timedelta(days=1)
     run = api.trigger(
         DAG,
-        run_id=f"e2e_worker_stop_{int(time.time())}",
+        run_id=f"e2e_worker_{label}_{int(time.time())}",
         logical_date=start,
         data_interval=(start, start + timedelta(days=1)),
     )
@@ -264,6 +265,14 @@ def test_run_completes_when_a_worker_stops_mid_run(
     victim_host = extract["hostname"]
     assert victim_host in workers, (victim_host, workers)
     [survivor_host] = set(workers) - {victim_host}
+    return workers, run_id, victim_host, survivor_host
+
+
+def test_run_completes_when_a_worker_stops_mid_run(
+    stack: Stack, api: Airflow, days: list[datetime]
+) -> None:
+    start = days[0] - timedelta(days=1)
+    workers, run_id, victim_host, survivor_host = catch_extract_running(stack, api, start, "stop")
 
     # `docker stop`: SIGTERM, a warm shutdown. The worker takes no new task and finishes the one
     # it runs; what is left of the run goes to the other worker.
@@ -301,19 +310,8 @@ def test_task_is_retried_on_the_other_worker_when_its_worker_dies(
 ) -> None:
     stack.compose("up", "-d", "--scale", "airflow-worker=2")  # brings the stopped one back
     stack.wait_healthy(timeout=180)
-    workers = stack.worker_hostnames()
-    assert len(workers) == 2
     start = days[0] - timedelta(days=2)
-    run = api.trigger(
-        DAG,
-        run_id=f"e2e_worker_kill_{int(time.time())}",
-        logical_date=start,
-        data_interval=(start, start + timedelta(days=1)),
-    )
-    run_id = run["dag_run_id"]
-    extract = api.wait_task_state(DAG, run_id, "extract", {"running"}, timeout=180)
-    victim_host = extract["hostname"]
-    [survivor_host] = set(workers) - {victim_host}
+    workers, run_id, victim_host, survivor_host = catch_extract_running(stack, api, start, "kill")
 
     # SIGKILL: no warm shutdown, the task dies with its worker. The scheduler notices the missing
     # heartbeats (REDFEED_TASK_HEARTBEAT_TIMEOUT) and retries the task, on the other worker; the

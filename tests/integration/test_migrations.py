@@ -3,7 +3,6 @@ drift check, and archived confs.tech records loading through the derived column 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from redfeed.warehouse import drift, migrate
 from redfeed.warehouse.dialect import make_engine
 from redfeed.warehouse.jsonpaths import extract, table_spec
 from redfeed.warehouse.models import metadata
+from tests.records import confs_tech_records
 
 REPO = Path(__file__).resolve().parents[2]
 HEAD = migrate.head()
@@ -198,13 +198,10 @@ def test_confs_tech_records_load_through_the_derived_column_list(
         "_interval_start": "2024-01-01T00:00:00Z",
         "_scraped_at": "2024-01-01T00:01:02Z",
     }
-    records = []
-    for path in sorted((confs_tech_dir / "conferences").glob("*/*.json")):
-        year = int(path.parent.name)
-        source_path = f"conferences/{year}/{path.name}"
-        for item in json.loads(path.read_text(encoding="utf-8")):
-            record = {**item, "topic": path.stem, "year": year, "sourcePath": source_path}
-            records.append({c.name: extract(record | lineage, c.jsonpath) for c in spec.columns})
+    records = [
+        {c.name: extract(record | lineage, c.jsonpath) for c in spec.columns}
+        for record in confs_tech_records(confs_tech_dir)
+    ]
     table = metadata.tables["conferences"]
     engine = make_engine(fresh_warehouse_url)
     with engine.begin() as connection:

@@ -32,6 +32,7 @@ from redfeed.feeds.confs_tech import ConfsTechSpider, http_error, years_for
 from redfeed.feeds.registry import FEEDS, spider_class
 from redfeed.feeds.settings import for_run
 from redfeed.mirror import MirrorServer
+from tests.records import confs_tech_records
 
 #: Fast but otherwise production settings: no politeness delay, tiny backoff, two retries.
 FAST = {
@@ -97,16 +98,8 @@ def scrape(source_url: str, feed: str = "confs-tech", **env: str) -> Run:
 def expected_records(root: Path, years: Iterable[int]) -> Counter[str]:
     """Every array element of the year files, as the spider should emit it, computed here."""
     expected: Counter[str] = Counter()
-    for year in years:
-        for path in sorted((root / "conferences" / str(year)).glob("*.json")):
-            for element in json.loads(path.read_bytes()):
-                record = {
-                    **element,
-                    "topic": path.stem,
-                    "year": year,
-                    "sourcePath": f"conferences/{year}/{path.name}",
-                }
-                expected[json.dumps(record, sort_keys=True)] += 1
+    for record in confs_tech_records(root, years):
+        expected[json.dumps(record, sort_keys=True)] += 1
     return expected
 
 

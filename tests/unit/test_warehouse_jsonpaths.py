@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from redfeed.warehouse.jsonpaths import (
     tables_for_feed,
 )
 from redfeed.warehouse.models import conferences, metadata
+from tests.records import confs_tech_records
 
 LINEAGE = {
     "_feed": "$._feed",
@@ -40,13 +40,7 @@ SPIDER_FIELDS = {"topic", "year", "sourcePath"}
 
 
 def fixture_records(confs_tech_dir: Path) -> list[dict[str, Any]]:
-    records = []
-    for path in sorted((confs_tech_dir / "conferences").glob("*/*.json")):
-        year = int(path.parent.name)
-        for item in json.loads(path.read_text(encoding="utf-8")):
-            source_path = f"conferences/{year}/{path.name}"
-            records.append({**item, "topic": path.stem, "year": year, "sourcePath": source_path})
-    return records
+    return list(confs_tech_records(confs_tech_dir))
 
 
 def test_column_list_is_the_model_column_order_without_database_filled_columns() -> None:

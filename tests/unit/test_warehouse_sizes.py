@@ -4,7 +4,6 @@ Run with ``-s`` (or ``-rP``) to see the table."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from redfeed.contract import FEED_NAME, RUN_ID
 from redfeed.warehouse.jsonpaths import extract, table_spec
+from tests.records import confs_tech_records
 
 SPEC = table_spec("conferences")
 LINEAGE = {"_feed", "_batch_id", "_interval_start", "_scraped_at"}
@@ -23,12 +23,7 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 @pytest.fixture(scope="module")
 def records(confs_tech_dir: Path) -> list[dict[str, Any]]:
     """Every fixture conference as the spider archives it (its fields plus topic/year/path)."""
-    out = []
-    for path in sorted((confs_tech_dir / "conferences").glob("*/*.json")):
-        year = int(path.parent.name)
-        for item in json.loads(path.read_text(encoding="utf-8")):
-            source_path = f"conferences/{year}/{path.name}"
-            out.append({**item, "topic": path.stem, "year": year, "sourcePath": source_path})
+    out = list(confs_tech_records(confs_tech_dir))
     assert len(out) > 5000
     return out
 
