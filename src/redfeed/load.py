@@ -64,8 +64,10 @@ def _max_reject_ratio() -> float:
     return ratio
 
 
-def _archive_lines(archive: Archive, manifest: Manifest) -> Iterator[tuple[str, int, bytes]]:
-    for entry in manifest.files:
+def _archive_lines(
+    archive: Archive, manifest: Manifest, stream: str | None
+) -> Iterator[tuple[str, int, bytes]]:
+    for entry in manifest.files_of(stream):
         for number, line in enumerate(archive.lines(entry), start=1):
             yield entry.url, number, line
 
@@ -115,7 +117,6 @@ def load(argv: list[str]) -> dict[str, Any]:
     store: ArchiveStore | None = open_store(settings.archive_url) if settings.archive_url else None
 
     batch_finished: datetime | None = None
-    source_urls: tuple[str, ...] = ()
     content_digest: str | None = None
     if from_stdin:
         key = BatchKey(settings.feed, settings.interval_start, settings.run_id)
@@ -123,8 +124,11 @@ def load(argv: list[str]) -> dict[str, Any]:
         manifest_url = "stdin"
         interval_end: datetime | None = settings.interval_end
 
-        def lines_for() -> Iterator[tuple[str, int, bytes]]:
+        def lines_for(stream: str | None) -> Iterator[tuple[str, int, bytes]]:
             return _stdin_lines(spooled)
+
+        def urls_for(stream: str | None) -> tuple[str, ...]:
+            return ()
 
         reject_store = store or FileStore(Path(os.environ.get("REDFEED_REJECTS_DIR", os.getcwd())))
     else:
@@ -149,10 +153,12 @@ def load(argv: list[str]) -> dict[str, Any]:
         interval_end = parse_instant("manifest interval_end", manifest.interval_end)
         batch_finished = parse_instant("manifest finished_at", manifest.finished_at)
         content_digest = manifest.content_digest
-        source_urls = tuple(f.url for f in manifest.files)
 
-        def lines_for() -> Iterator[tuple[str, int, bytes]]:
-            return _archive_lines(archive, manifest)
+        def lines_for(stream: str | None) -> Iterator[tuple[str, int, bytes]]:
+            return _archive_lines(archive, manifest, stream)
+
+        def urls_for(stream: str | None) -> tuple[str, ...]:
+            return tuple(f.url for f in manifest.files_of(stream))
 
         reject_store = store
 
@@ -183,10 +189,10 @@ def load(argv: list[str]) -> dict[str, Any]:
             replay=replay,
             max_reject_ratio=_max_reject_ratio(),
             loader_version=settings.code_version or f"redfeed {__version__}",
-            source_urls=source_urls,
+            source_urls=urls_for(spec.stream),
         )
         rejects = RejectSink(reject_store, f"{key.prefix}rejects/{spec.name}-{load_id}.jsonl.gz")
-        preflight = Preflight(RowBuilder(spec), lines_for(), rejects, lineage)
+        preflight = Preflight(RowBuilder(spec), lines_for(spec.stream), rejects, lineage)
         log.info("loading %s into %s (%s)", manifest_url, spec.name, destination.name)
         outcome = destination.load(job, preflight)
         log.info(

@@ -109,3 +109,35 @@ UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num 
 
 COMMIT;
 
+BEGIN;
+
+-- Running upgrade 0003 -> 0004
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
+COMMIT;
+
+BEGIN;
+
+-- Running upgrade 0004 -> 0005
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+
+COMMIT;
+
+BEGIN;
+
+-- Running upgrade 0005 -> 0006
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
+
+COMMIT;
+
+BEGIN;
+
+-- Running upgrade 0006 -> 0007
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
+COMMIT;
+

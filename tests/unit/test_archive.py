@@ -21,6 +21,7 @@ from redfeed.archive import (
     BatchKey,
     BatchWriter,
     FileStore,
+    Manifest,
     S3Store,
     open_store,
 )
@@ -121,6 +122,30 @@ def test_bad_lines_are_quarantined_with_their_reason(store: ArchiveStore) -> Non
     assert rejects[1]["value"] == [1, 2]
     assert rejects[2] == {**rejects[2], "reason": "not an object", "value": "x"}
     assert all(r["_batch_id"] == "run-1" for r in rejects)
+
+
+def test_streams_get_their_own_parts_and_manifest_entries(store: ArchiveStore) -> None:
+    writer = BatchWriter(store, key(), END, part_max_records=2)
+    writer.write_line(b'{"code": "T1"}\n')
+    for n in range(3):
+        writer.write_line(b'{"_stream": "speakers", "code": "S%d"}\n' % n)
+    writer.write_line(b'{"_stream": "../x", "code": "bad"}\n')
+    writer.write_line(b'{"_stream": 7}\n')
+    manifest = writer.commit()
+    assert manifest.records == 4 and manifest.rejected == 2
+    assert [f.records for f in manifest.files_of(None)] == [1]
+    speakers = manifest.files_of("speakers")
+    assert [f.records for f in speakers] == [2, 1]
+    assert [f.key.rsplit("/", 1)[1][:20] for f in speakers] == [
+        "part-speakers-00000-",
+        "part-speakers-00001-",
+    ]
+    records = [orjson.loads(line) for f in speakers for line in Archive(store).lines(f)]
+    assert [r["code"] for r in records] == ["S0", "S1", "S2"]
+    assert all("_stream" not in r and r["_batch_id"] == "run-1" for r in records)
+    reasons = [r["reason"] for r in Archive(store).rejects(manifest)]
+    assert all("_stream must be a name" in reason for reason in reasons)
+    assert Manifest.from_json(manifest.to_json()) == manifest
 
 
 def test_the_archive_never_overwrites(store: ArchiveStore) -> None:

@@ -16,6 +16,8 @@ from redfeed.errors import ConfigError
 RAW = "raw"
 MANIFEST = "manifest.json"
 INTERVAL_DIR = re.compile(r"^\d{8}T\d{6}Z$")
+#: A stream name (a record's ``_stream``): it becomes part of object keys.
+STREAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 def interval_dir(start: datetime) -> str:

@@ -20,6 +20,10 @@ class FileEntry:
     bytes: int
     uncompressed_bytes: int
     sha256: str
+    #: The stream the records belong to (``None``: the feed's default stream). A feed that
+    #: fills several tables writes each table's records to its own stream, so a Redshift COPY
+    #: manifest can list exactly one table's files.
+    stream: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class Manifest:
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2) + b"\n"
+
+    def files_of(self, stream: str | None) -> list[FileEntry]:
+        """The data files of ``stream`` (``None``: the default stream)."""
+        return [f for f in self.files if f.stream == stream]
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from redfeed import __version__
-from redfeed.archive.layout import BatchKey
+from redfeed.archive.layout import STREAM_NAME, BatchKey
 from redfeed.archive.manifest import FileEntry, Manifest
 from redfeed.archive.store import ArchiveStore, ObjectWriter
 from redfeed.contract import isoformat
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 #: Keys the archive sets on every record; a scraper's own values for them are replaced.
 LINEAGE_FIELDS = ("_batch_id", "_feed", "_interval_start", "_scraped_at")
 REJECT_KEY = "_reject"
+#: A record's stream (which table it is for, in a feed that fills several); the archive files it
+#: in that stream's parts and removes the key.
+STREAM_KEY = "_stream"
 DIGEST_MODULUS = 2**256
 
 
@@ -45,8 +48,9 @@ class _CountingSink:
 class JsonLinesObject:
     """One gzip JSON-lines object being written (a batch part, or a rejects file)."""
 
-    def __init__(self, store: ArchiveStore, key: str) -> None:
+    def __init__(self, store: ArchiveStore, key: str, stream: str | None = None) -> None:
         self.key = key
+        self.stream = stream
         self.url = store.uri(key)
         self.object = store.new_object(key)
         self.sink = _CountingSink(self.object)
@@ -70,6 +74,7 @@ class JsonLinesObject:
             bytes=self.sink.bytes,
             uncompressed_bytes=self.uncompressed,
             sha256=self.sink.sha256.hexdigest(),
+            stream=self.stream,
         )
 
     def abort(self) -> None:
@@ -109,7 +114,8 @@ class BatchWriter:
         self.started_at = datetime.now(UTC)
         self.files: list[FileEntry] = []
         self.reject_files: list[FileEntry] = []
-        self._part: JsonLinesObject | None = None
+        #: the open part of each stream (``None``: the default stream)
+        self._parts: dict[str | None, JsonLinesObject] = {}
         self._rejects: JsonLinesObject | None = None
         self._digest = 0
         self._lineage = {
@@ -121,7 +127,7 @@ class BatchWriter:
 
     @property
     def records(self) -> int:
-        return sum(f.records for f in self.files) + (self._part.records if self._part else 0)
+        return sum(f.records for f in self.files) + sum(p.records for p in self._parts.values())
 
     @property
     def rejected(self) -> int:
@@ -150,6 +156,13 @@ class BatchWriter:
             reason = str(marked.get("reason") or "rejected by the scraper (no reason given)")
             self.reject(reason, value=marked.get("value"))
             return
+        stream = value.get(STREAM_KEY)
+        if stream is not None and not (isinstance(stream, str) and STREAM_NAME.match(stream)):
+            self.reject(
+                f"{STREAM_KEY} must be a name matching {STREAM_NAME.pattern}, not {stream!r:.80}",
+                value=value,
+            )
+            return
         # Sum of per-line hashes: equal for the same records in any order.
         self._digest = (self._digest + int.from_bytes(hashlib.sha256(stripped).digest())) % (
             DIGEST_MODULUS
@@ -157,18 +170,21 @@ class BatchWriter:
         self.write(value)
 
     def write(self, record: dict[str, Any]) -> None:
+        stream = record.pop(STREAM_KEY, None)
         record.update(self._lineage)
         record["_scraped_at"] = isoformat(datetime.now(UTC))
         line = orjson.dumps(record) + b"\n"
-        part = self._part
+        part = self._parts.get(stream)
         if part is None:
-            part = self._part = JsonLinesObject(
-                self.store, self.key.part("part", len(self.files), self.attempt)
+            index = sum(1 for f in self.files if f.stream == stream)
+            kind = "part" if stream is None else f"part-{stream}"
+            part = self._parts[stream] = JsonLinesObject(
+                self.store, self.key.part(kind, index, self.attempt), stream
             )
         part.write(line)
         if part.records >= self.part_max_records or part.uncompressed >= self.part_max_bytes:
             self.files.append(part.commit())
-            self._part = None
+            del self._parts[stream]
 
     def reject(self, reason: str, *, value: Any = None, raw: str | None = None) -> None:
         entry: dict[str, Any] = {"reason": reason, **self._lineage}
@@ -185,9 +201,9 @@ class BatchWriter:
 
     def commit(self) -> Manifest:
         """Close the open parts and write the manifest, which makes the batch exist."""
-        if self._part is not None:
-            self.files.append(self._part.commit())
-            self._part = None
+        for part in self._parts.values():
+            self.files.append(part.commit())
+        self._parts.clear()
         if self._rejects is not None:
             self.reject_files.append(self._rejects.commit())
             self._rejects = None
@@ -213,10 +229,11 @@ class BatchWriter:
     def abort(self) -> None:
         """Abandon the batch: no manifest, so nobody downstream ever sees it. Our own finished
         parts are deleted (best effort); anything left is unreferenced debris."""
-        for part in (self._part, self._rejects):
+        for part in [*self._parts.values(), self._rejects]:
             if part is not None:
                 part.abort()
-        self._part = self._rejects = None
+        self._parts.clear()
+        self._rejects = None
         for entry in [*self.files, *self.reject_files]:
             try:
                 self.store.delete(entry.key)

@@ -30,10 +30,12 @@ import orjson
 from sqlalchemy import Boolean, Column, Date, DateTime, Integer, MetaData, String, Table, make_url
 from sqlalchemy.engine import Dialect
 
+from redfeed.archive.layout import STREAM_NAME
 from redfeed.errors import ConfigError
 from redfeed.warehouse.models import metadata as models_metadata
 
 JSONPATH_KEY: Final = "jsonpath"
+STREAM_KEY: Final = "stream"
 
 #: feed -> the tables its batches load into. (The feed registry owns spiders; this is the
 #: warehouse side of the same names.)
@@ -89,6 +91,9 @@ class TableSpec:
 
     name: str
     columns: tuple[ColumnSpec, ...]
+    #: The archive stream the table loads (``None``: the feed's default stream), declared on the
+    #: model as ``__table_args__ = {"info": {"stream": "speakers"}}``.
+    stream: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -214,7 +219,10 @@ def build_table_spec(table: Table) -> TableSpec:
                 )
             continue
         specs.append(_column_spec(column, jsonpath))
-    return TableSpec(str(table.name), tuple(specs))
+    stream = table.info.get(STREAM_KEY)
+    if stream is not None and not (isinstance(stream, str) and STREAM_NAME.match(stream)):
+        raise ConfigError(f"table {table.name}: stream {stream!r} is not a stream name")
+    return TableSpec(str(table.name), tuple(specs), stream)
 
 
 @cache
