@@ -132,7 +132,8 @@ def test_streams_get_their_own_parts_and_manifest_entries(store: ArchiveStore) -
     writer.write_line(b'{"_stream": "../x", "code": "bad"}\n')
     writer.write_line(b'{"_stream": 7}\n')
     manifest = writer.commit()
-    assert manifest.records == 4 and manifest.rejected == 2
+    assert manifest.records == 4
+    assert manifest.rejected == 2
     assert [f.records for f in manifest.files_of(None)] == [1]
     speakers = manifest.files_of("speakers")
     assert [f.records for f in speakers] == [2, 1]
