@@ -17,13 +17,14 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, cast
 
 from redfeed import __version__
-from redfeed.archive import Archive, BatchKey, FileStore, Manifest, open_store
+from redfeed.archive import Archive, BatchKey, FileEntry, FileStore, Manifest, open_store
 from redfeed.archive.store import ArchiveStore
 from redfeed.contract import Settings, isoformat, parse_bool, parse_instant, run_command
 from redfeed.errors import ConfigError, NothingNew
@@ -68,8 +69,12 @@ def _archive_lines(
     archive: Archive, manifest: Manifest, stream: str | None
 ) -> Iterator[tuple[str, int, bytes]]:
     for entry in manifest.files_of(stream):
-        for number, line in enumerate(archive.lines(entry), start=1):
-            yield entry.url, number, line
+        yield from _entry_lines(archive, entry)
+
+
+def _entry_lines(archive: Archive, entry: FileEntry) -> Iterator[tuple[str, int, bytes]]:
+    for number, line in enumerate(archive.lines(entry), start=1):
+        yield entry.url, number, line
 
 
 def _spooled_stdin() -> tuple[Path, str]:
@@ -130,6 +135,9 @@ def load(argv: list[str]) -> dict[str, Any]:
         def urls_for(stream: str | None) -> tuple[str, ...]:
             return ()
 
+        def parts_for(stream: str | None) -> list[Callable[[], Iterator[tuple[str, int, bytes]]]]:
+            return []
+
         reject_store = store or FileStore(Path(os.environ.get("REDFEED_REJECTS_DIR", os.getcwd())))
     else:
         assert store is not None
@@ -159,6 +167,9 @@ def load(argv: list[str]) -> dict[str, Any]:
 
         def urls_for(stream: str | None) -> tuple[str, ...]:
             return tuple(f.url for f in manifest.files_of(stream))
+
+        def parts_for(stream: str | None) -> list[Callable[[], Iterator[tuple[str, int, bytes]]]]:
+            return [partial(_entry_lines, archive, f) for f in manifest.files_of(stream)]
 
         reject_store = store
 
@@ -192,7 +203,9 @@ def load(argv: list[str]) -> dict[str, Any]:
             source_urls=urls_for(spec.stream),
         )
         rejects = RejectSink(reject_store, f"{key.prefix}rejects/{spec.name}-{load_id}.jsonl.gz")
-        preflight = Preflight(RowBuilder(spec), lines_for(spec.stream), rejects, lineage)
+        preflight = Preflight(
+            RowBuilder(spec), lines_for(spec.stream), rejects, lineage, parts_for(spec.stream)
+        )
         log.info("loading %s into %s (%s)", manifest_url, spec.name, destination.name)
         outcome = destination.load(job, preflight)
         log.info(

@@ -226,10 +226,17 @@ def test_killing_the_loader_mid_load_changes_nothing_and_the_retry_loads_once(
     write_batch(s3, "big", start, 200_000)
     container = start_loader(docker_client, network, s3, env)
     try:
+        # Kill it mid-COPY: once the server reports the staging COPY under way.
+        copied = 0
         deadline = time.monotonic() + 60
-        while b"loading s3://" not in container.logs() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.5)  # mid-COPY
+        with psycopg.connect(conninfo(warehouse), autocommit=True) as watcher:
+            while copied < 10_000 and time.monotonic() < deadline:
+                row = watcher.execute(
+                    "SELECT max(tuples_processed) FROM pg_stat_progress_copy"
+                ).fetchone()
+                copied = (row[0] if row else None) or 0
+                time.sleep(0.02)
+        assert copied >= 10_000, "the load never reached its COPY"
         container.kill()
         container.wait(timeout=30)
     finally:

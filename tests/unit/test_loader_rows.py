@@ -87,6 +87,45 @@ def test_bad_values_are_rejected_with_a_precise_reason(
         builder.build(line(record))
     assert reason in caught.value.reason
     assert caught.value.column == column
+    # The compiled COPY-text path rejects the same record for the same reason.
+    with pytest.raises(Rejection) as compiled:
+        builder.copy_line(record, line(record))
+    assert (compiled.value.reason, compiled.value.column) == (
+        caught.value.reason,
+        caught.value.column,
+    )
+
+
+def psycopg_copy_text(row: tuple[object, ...]) -> bytes:
+    """What psycopg's own COPY text formatter writes for ``row``."""
+    from psycopg import adapt
+    from psycopg._copy_base import TextFormatter
+
+    formatter = TextFormatter(adapt.Transformer())
+    return bytes(formatter.write_row(row)) + bytes(formatter.end())
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        GOOD,
+        {**GOOD, "name": "tab\there, new\nline, cr\r, back\\slash, bell\x07, ff\x0c, vt\x0b"},
+        {**GOOD, "city": "São Paulo \u00a0 東京 🐍", "country": None, "online": True},
+        {**GOOD, "locales": ["JA", "EN"], "year": "2024", "endDate": None},
+        {**GOOD, "locales": {"nested": ["a\tb"]}, "twitter": 123, "mastodon": 1.5},
+        {**GOOD, "_scraped_at": "2024-01-01T03:04:05+02:00", "startDate": "2024-09-27T10:00Z"},
+        {**GOOD, "_scraped_at": "2024-06-30T23:59:59.999999Z", "_interval_start": "2024-01-01"},
+        {k: v for k, v in GOOD.items() if k not in ("online", "year", "city")},
+    ],
+)
+def test_copy_text_is_what_psycopg_would_write_for_the_row(
+    builder: RowBuilder, record: dict[str, object]
+) -> None:
+    raw = line(record)
+    expected = psycopg_copy_text(builder.row(orjson.loads(raw)))
+    assert builder.copy_line(orjson.loads(raw), raw) == expected
+    # Without the line, every string is checked for escapes: same text.
+    assert builder.copy_line(orjson.loads(raw), None) == expected
 
 
 def test_multibyte_strings_are_measured_in_bytes_not_characters(builder: RowBuilder) -> None:

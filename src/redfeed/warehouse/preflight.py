@@ -8,10 +8,10 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import orjson
 
@@ -80,6 +80,9 @@ class Preflight:
     rejects: RejectSink
     #: Lineage to fill where a record lacks it (records piped on stdin, not from the archive).
     lineage: dict[str, Any] = field(default_factory=dict)
+    #: ``lines`` split by archive object, each opened on demand: with at least as many objects
+    #: as workers, each worker reads (and gunzips) only its own objects instead of every line.
+    parts: Sequence[Callable[[], Iterable[SourceLine]]] = ()
     rows_in: int = 0
     rows_valid: int = 0
 
@@ -150,24 +153,17 @@ class Preflight:
         self, sender: Connection, index: int, workers: int, chunk_bytes: int
     ) -> None:
         """Runs in a forked worker: its share of the rows → COPY text chunks → the pipe."""
-        from psycopg import adapt
-        from psycopg._copy_base import TextFormatter
-
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
-            formatter = TextFormatter(adapt.Transformer())
-            pending: list[bytes] = []
+            pending: list[bytes] = [b"D"]
             size = 0
-            for _, row in self.rows(index, workers, sender):
-                data = formatter.write_row(row)
-                if data:
-                    pending.append(bytes(data))
-                    size += len(data)
-                    if size >= chunk_bytes:
-                        sender.send_bytes(b"D" + b"".join(pending))
-                        pending, size = [], 0
-            pending.append(bytes(formatter.end()))
-            sender.send_bytes(b"D" + b"".join(pending))
+            for data in self.rows(index, workers, sender, copy_text=True):
+                pending.append(data)
+                size += len(data)
+                if size >= chunk_bytes:
+                    sender.send_bytes(b"".join(pending))
+                    pending, size = [b"D"], 0
+            sender.send_bytes(b"".join(pending))
             outcome: dict[str, Any] = {"rows_in": self.rows_in, "rows_valid": self.rows_valid}
         except Exception as exc:  # report it to the parent, which raises it as its own
             code = exc.exit_code if isinstance(exc, RedfeedError) else ExitCode.SOFTWARE
@@ -179,19 +175,50 @@ class Preflight:
     def __iter__(self) -> Iterator[tuple[bytes, Row]]:
         return self.rows()
 
-    def rows(
-        self, index: int = 0, workers: int = 1, rejects_to: Connection | None = None
-    ) -> Iterator[tuple[bytes, Row]]:
-        """The valid (line, row) pairs of this worker's share (every ``workers``-th record,
-        starting at ``index``). Rejected records go to the rejects file, or back over
-        ``rejects_to`` when running in a worker."""
-        parse, row, lineage = self.builder.parse, self.builder.row, self.lineage
+    def _share(self, index: int, workers: int) -> Iterator[SourceLine]:
+        """This worker's lines: whole archive objects when there are enough of them, else
+        every ``workers``-th non-blank line."""
+        if workers > 1 and len(self.parts) >= workers:
+            for part in self.parts[index::workers]:
+                yield from part()
+            return
         position = -1
-        for origin, line_no, line in self.lines:
-            if not line.strip():
+        for source_line in self.lines:
+            if not source_line[2].strip():
                 continue
             position += 1
-            if workers > 1 and position % workers != index:
+            if workers == 1 or position % workers == index:
+                yield source_line
+
+    @overload
+    def rows(
+        self,
+        index: int = 0,
+        workers: int = 1,
+        rejects_to: Connection | None = None,
+        copy_text: Literal[False] = False,
+    ) -> Iterator[tuple[bytes, Row]]: ...
+
+    @overload
+    def rows(
+        self, index: int, workers: int, rejects_to: Connection | None, copy_text: Literal[True]
+    ) -> Iterator[bytes]: ...
+
+    def rows(
+        self,
+        index: int = 0,
+        workers: int = 1,
+        rejects_to: Connection | None = None,
+        copy_text: bool = False,
+    ) -> Iterator[tuple[bytes, Row]] | Iterator[bytes]:
+        """The valid (line, row) pairs of this worker's share, or with ``copy_text`` each
+        valid record's COPY text line. Rejected records go to the rejects file, or back over
+        ``rejects_to`` when running in a worker."""
+        parse, lineage = self.builder.parse, self.lineage
+        build = self.builder.copy_line if copy_text else None
+        row = self.builder.row
+        for origin, line_no, line in self._share(index, workers):
+            if not line.strip():
                 continue
             self.rows_in += 1
             try:
@@ -199,7 +226,7 @@ class Preflight:
                 if lineage:
                     for key, value in lineage.items():
                         record.setdefault(key, value)
-                built = row(record)
+                built: Any = build(record, line) if build else (line, row(record))
             except Rejection as rejection:
                 if rejects_to is None:
                     self.rejects.add(origin, line_no, line, rejection)
@@ -214,4 +241,4 @@ class Preflight:
                     rejects_to.send_bytes(b"R" + orjson.dumps(rejected))
                 continue
             self.rows_valid += 1
-            yield line, built
+            yield built

@@ -23,6 +23,11 @@ from redfeed.warehouse.preflight import Preflight
 
 log = logging.getLogger(__name__)
 
+#: Session memory for the staging table (PostgreSQL's default is 8MB): a batch that fits is
+#: staged and read back without spilling through the local buffer manager. Allocated on use, at
+#: most this much; settable only before the session's first temporary table, i.e. at connect.
+TEMP_BUFFERS = "256MB"
+
 
 def conninfo(url: URL) -> str:
     """libpq's URI for a SQLAlchemy ``postgresql+driver://`` URL."""
@@ -78,8 +83,8 @@ class PostgresDestination:
                 f"cannot connect to the warehouse {self.url.render_as_string()}: {exc}"
             ) from exc
         conn.execute(
-            "SELECT set_config('lock_timeout', %s, false)",
-            (os.environ.get("REDFEED_LOCK_TIMEOUT", "10min"),),
+            "SELECT set_config('lock_timeout', %s, false), set_config('temp_buffers', %s, false)",
+            (os.environ.get("REDFEED_LOCK_TIMEOUT", "10min"), TEMP_BUFFERS),
         )
         return conn
 
