@@ -33,3 +33,18 @@ def confs_tech_dir(fixtures_dir: Path) -> Path:
     path = fixtures_dir / "confs-tech"
     assert (path / "conferences").is_dir(), f"{path} has no conferences/ directory"
     return path
+
+
+@pytest.fixture(scope="session")
+def python_organizers_dir(fixtures_dir: Path) -> Path:
+    path = fixtures_dir / "python-organizers"
+    assert sorted(path.glob("[0-9][0-9][0-9][0-9].csv")), f"{path} has no <year>.csv files"
+    return path
+
+
+@pytest.fixture(scope="session")
+def pretalx_dir(fixtures_dir: Path) -> Path:
+    path = fixtures_dir / "pretalx-europython" / "pretalx"
+    for name in ("submissions.json", "speakers.json"):
+        assert (path / name).is_file(), f"{path} has no {name}"
+    return path

@@ -100,7 +100,9 @@ def start_mirror(network: Network) -> Iterator[Callable[..., str]]:
     """Start a source mirror serving ``root``; returns its URL inside the network."""
     started: list[DockerContainer] = []
 
-    def start(root: Path, faults: list[dict[str, Any]] | None = None) -> str:
+    def start(
+        root: Path, faults: list[dict[str, Any]] | None = None, env: dict[str, str] | None = None
+    ) -> str:
         alias = f"mirror-{secrets.token_hex(3)}"
         container = (
             DockerContainer("redfeed/source-mirror")
@@ -111,6 +113,8 @@ def start_mirror(network: Network) -> Iterator[Callable[..., str]]:
         )
         if faults:
             container = container.with_env("REDFEED_MIRROR_FAULTS", orjson.dumps(faults).decode())
+        for name, value in (env or {}).items():  # e.g. REDFEED_MIRROR_PAGE_SIZE
+            container = container.with_env(name, value)
         container.start()
         started.append(container)
         host = container.get_container_host_ip()

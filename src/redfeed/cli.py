@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         from redfeed.warehouse import migrate
 
         return migrate.main(argv[1:])
+    if argv[:1] == ["xref"]:
+        from redfeed.warehouse import xref
+
+        return xref.main(argv[1:])
     if argv[:1] == ["drift"]:
         from redfeed.warehouse import drift
 
@@ -45,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("verify", help="reconcile a loaded batch with the ledger and its table")
     commands.add_parser("migrate", help="apply the warehouse migrations (Alembic)")
     commands.add_parser("drift", help="compare the models with a live warehouse")
+    commands.add_parser("xref", help="rebuild the cross-referenced conference dimension")
     scrape = commands.add_parser("scrape", help="run a registered spider; records to stdout")
     scrape.add_argument("feed")
     commands.add_parser("mirror", help="serve a directory like the real source (offline runs)")

@@ -185,9 +185,11 @@ def load(argv: list[str]) -> dict[str, Any]:
         else {}
     )
     results: dict[str, Any] = {}
-    for spec in tables:
+    for index, spec in enumerate(tables):
         job = LoadJob(
-            load_id=load_id,
+            # The ledger's key: one row per table per attempt, so a feed that fills several
+            # tables gets one id per table, all starting with this command's load id.
+            load_id=f"{load_id}-{index}",
             feed=key.feed,
             interval_start=key.interval_start,
             interval_end=interval_end,
@@ -223,7 +225,7 @@ def load(argv: list[str]) -> dict[str, Any]:
                 outcome.rows_rejected,
                 outcome.reject_url,
             )
-        results[spec.name] = outcome.summary()
+        results[spec.name] = {**outcome.summary(), "load_id": job.load_id}
 
     totals = {
         k: sum(r[k] for r in results.values())

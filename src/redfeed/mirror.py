@@ -12,6 +12,13 @@ Environment (``redfeed mirror`` in the image; command-line options win):
 * ``REDFEED_MIRROR_PORT`` -- port (default 8000)
 * ``REDFEED_MIRROR_FAULTS`` -- JSON list of fault rules (see ``FaultRule``)
 * ``REDFEED_MIRROR_LATENCY_MS`` -- delay added to every request, to emulate a remote source
+* ``REDFEED_MIRROR_PAGE_SIZE`` -- results per page of a paginated API answer (default 2)
+
+A request path ending in ``/`` is answered like a REST API (pretalx, Django REST framework) when
+the file ``<path>.json`` exists: a JSON array is paginated (``{"count", "next", "previous",
+"results"}``, ``?page=N``, absolute ``next``/``previous`` URLs), anything else is served as it is.
+So ``api/events/demo.json`` answers ``/api/events/demo/`` and ``api/events/demo/talks.json``
+answers ``/api/events/demo/talks/``. Every other request is answered as described above.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import re
 import signal
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -38,7 +46,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Self
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from redfeed.contract import configure_logging, parse_int
 from redfeed.errors import ConfigError, ExitCode
@@ -48,11 +56,13 @@ log = logging.getLogger("redfeed.mirror")
 DEFAULT_ROOT = "/data"
 DEFAULT_HOST = "0.0.0.0"  # noqa: S104 - the mirror runs in a container and must be reachable
 DEFAULT_PORT = 8000
+#: Small, so that small fixtures span several pages of a paginated API answer.
+DEFAULT_PAGE_SIZE = 2
 
 #: Never listed or served: GitHub's contents API does not expose a repository's git database.
 HIDDEN_NAMES = frozenset({".git"})
 
-FAULT_KEYS = ("path", "status", "times", "retry_after", "delay_ms", "truncate", "body")
+FAULT_KEYS = ("path", "status", "times", "retry_after", "delay_ms", "truncate", "body", "reset")
 FAULT_EXAMPLE = '[{"path": "/conferences/2023/*", "status": 500, "times": 2}]'
 
 CONTENT_TYPES = {
@@ -74,8 +84,10 @@ class FaultRule:
 
     ``status``/``body`` replace the real answer (status defaults to 200 with a body, body to
     GitHub's ``{"message": ...}`` with a status); ``truncate`` sends the answer's headers and full
-    Content-Length but only that many body bytes, then drops the connection; ``delay_ms`` and
-    ``retry_after`` can be combined with either. ``times`` limits the rule to the first N matches.
+    Content-Length but only that many body bytes, then drops the connection; ``reset`` answers
+    nothing and resets the connection (TCP RST), as a crashed peer or a middlebox would;
+    ``delay_ms`` and ``retry_after`` can be combined with either. ``times`` limits the rule to the
+    first N matches.
     """
 
     path: str
@@ -85,6 +97,7 @@ class FaultRule:
     delay_ms: int = 0
     truncate: int | None = None
     body: str | None = None
+    reset: bool = False
 
     @classmethod
     def from_mapping(cls, item: object, where: str) -> FaultRule:
@@ -109,6 +122,9 @@ class FaultRule:
         body = item.get("body")
         if body is not None and not isinstance(body, str):
             raise ConfigError(f"{where}.body must be a string, got {type(body).__name__}")
+        reset = item.get("reset", False)
+        if not isinstance(reset, bool):
+            raise ConfigError(f"{where}.reset must be true or false, got {reset!r}")
         rule = cls(
             path=path,
             status=integer_field(item, "status", where, 200, 599),
@@ -117,6 +133,7 @@ class FaultRule:
             delay_ms=integer_field(item, "delay_ms", where, 0) or 0,
             truncate=integer_field(item, "truncate", where, 0),
             body=body,
+            reset=reset,
         )
         if (
             rule.status is None
@@ -124,10 +141,11 @@ class FaultRule:
             and rule.truncate is None
             and rule.retry_after is None
             and not rule.delay_ms
+            and not rule.reset
         ):
             raise ConfigError(
                 f"{where} does nothing: give at least one of status, body, truncate, "
-                "delay_ms or retry_after"
+                "delay_ms, retry_after or reset"
             )
         return rule
 
@@ -141,6 +159,7 @@ class FaultRule:
         parts.append(f"truncate={self.truncate}" if self.truncate is not None else "")
         parts.append(f"delay_ms={self.delay_ms}" if self.delay_ms else "")
         parts.append(f"retry_after={self.retry_after}" if self.retry_after is not None else "")
+        parts.append("reset" if self.reset else "")
         return f"{self.path}[{','.join(part for part in parts if part)}]"
 
 
@@ -269,14 +288,18 @@ class MirrorHTTPServer(ThreadingHTTPServer):
         root: Path,
         faults: Sequence[FaultRule] = (),
         latency_ms: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> None:
         resolved = Path(root).resolve()
         if not resolved.is_dir():
             raise ConfigError(f"mirror root {root} is not a directory")
         if latency_ms < 0:
             raise ConfigError(f"mirror latency must be at least 0 ms, got {latency_ms}")
+        if page_size < 1:
+            raise ConfigError(f"mirror page size must be at least 1, got {page_size}")
         self.root = resolved
         self.latency_ms = latency_ms
+        self.page_size = page_size
         self.faults = FaultPlan(faults)
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
@@ -317,6 +340,14 @@ class MirrorHTTPServer(ThreadingHTTPServer):
 
     def contains(self, resolved: Path) -> bool:
         return resolved == self.root or resolved.is_relative_to(self.root)
+
+    def api_document(self, url_path: str) -> Path | None:
+        """The ``<path>.json`` file that answers a REST-style request path ending in ``/``."""
+        stem = url_path.rstrip("/")
+        if not url_path.endswith("/") or not stem:
+            return None
+        found = self.locate(stem + ".json")
+        return found if found is not None and found.is_file() else None
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
@@ -376,6 +407,9 @@ class MirrorRequestHandler(SimpleHTTPRequestHandler):
         self.fault = rule
         if rule is not None and rule.delay_ms:
             time.sleep(rule.delay_ms / 1000)
+        if rule is not None and rule.reset:
+            self.reset_connection()
+            return
         if rule is not None and rule.replaces_answer:
             reply = self.injected_reply(rule)
         else:
@@ -383,6 +417,15 @@ class MirrorRequestHandler(SimpleHTTPRequestHandler):
         if rule is not None and rule.retry_after is not None:
             reply.headers["Retry-After"] = str(rule.retry_after)
         self.send_reply(reply, send_body, rule.truncate if rule is not None else None)
+
+    def reset_connection(self) -> None:
+        """Close the connection with a TCP RST and no answer: SO_LINGER 0 makes close() abort
+        the connection instead of the orderly FIN a shutdown would send."""
+        self.log_request("RST", 0)
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()  # the socket closes for real only once its file objects are closed
+        self.connection.close()
 
     def injected_reply(self, rule: FaultRule) -> Reply:
         status = rule.status if rule.status is not None else HTTPStatus.OK
@@ -398,8 +441,12 @@ class MirrorRequestHandler(SimpleHTTPRequestHandler):
 
     def real_reply(self, url_path: str) -> Reply:
         target = self.mirror.locate(url_path)
+        target = self.directory_page(url_path, target) or target
         try:
-            if target is None:
+            document = self.mirror.api_document(url_path)
+            if document is not None:
+                reply = self.api_reply(document, url_path)
+            elif target is None:
                 reply = not_found()
             elif target.is_dir():
                 reply = json_reply(HTTPStatus.OK, self.listing(target, url_path), etag=True)
@@ -426,6 +473,55 @@ class MirrorRequestHandler(SimpleHTTPRequestHandler):
         if etag and etag_matches(self.headers.get("If-None-Match"), etag):
             return Reply(HTTPStatus.NOT_MODIFIED, b"", {"ETag": etag})
         return reply
+
+    def directory_page(self, url_path: str, target: Path | None) -> Path | None:
+        """A directory's ``index.html`` for a client that asks for HTML (a crawler, a browser),
+        as a web server answers ``https://host/2024`` from ``host/2024/index.html``: a mirror of
+        web sites (the homepages feed) is laid out that way. API clients (``Accept:
+        application/json``, GitHub's media types) still get the directory listing."""
+        if target is None or not target.is_dir() or url_path.endswith("/"):
+            return None
+        if "text/html" not in self.headers.get("Accept", "").lower():
+            return None
+        page = self.mirror.locate(url_path + "/index.html")
+        return page if page is not None and page.is_file() else None
+
+    def api_reply(self, document: Path, url_path: str) -> Reply:
+        """A REST API answer from ``document``: a JSON array is paginated the way Django REST
+        framework's PageNumberPagination does it; anything else (an object, or bytes that are not
+        JSON at all, to test a client's error handling) is served unchanged."""
+        content = document.read_bytes()
+        try:
+            items = json.loads(content)
+        except ValueError:
+            items = None
+        if not isinstance(items, list):
+            return Reply(
+                HTTPStatus.OK,
+                content,
+                {"Content-Type": "application/json", "ETag": f'"{git_blob_sha(content)}"'},
+            )
+        size = self.mirror.page_size
+        pages = max(1, -(-len(items) // size))
+        requested = parse_qs(urlsplit(self.path).query).get("page", ["1"])[-1]
+        if not (requested.isascii() and requested.isdigit()) or not 1 <= int(requested) <= pages:
+            return json_reply(HTTPStatus.NOT_FOUND, {"detail": "Invalid page."})
+        page = int(requested)
+        url = self.base_url() + quote(url_path)
+
+        def page_url(number: int) -> str:
+            return url if number == 1 else f"{url}?page={number}"
+
+        return json_reply(
+            HTTPStatus.OK,
+            {
+                "count": len(items),
+                "next": page_url(page + 1) if page < pages else None,
+                "previous": page_url(page - 1) if page > 1 else None,
+                "results": items[(page - 1) * size : page * size],
+            },
+            etag=True,
+        )
 
     def listing(self, directory: Path, url_path: str) -> list[dict[str, Any]]:
         """Entries shaped like GitHub's contents API, sorted by name."""
@@ -516,9 +612,11 @@ class MirrorServer:
         latency_ms: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> None:
         self.root = Path(root)
         self.latency_ms = latency_ms
+        self.page_size = page_size
         self.host = host
         self.port = port
         self._rules = parse_faults(faults, source="faults")
@@ -529,7 +627,7 @@ class MirrorServer:
         if self._server is not None:
             raise RuntimeError("mirror server is already running")
         self._server = MirrorHTTPServer(
-            (self.host, self.port), self.root, self._rules, self.latency_ms
+            (self.host, self.port), self.root, self._rules, self.latency_ms, self.page_size
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -590,6 +688,7 @@ class MirrorOptions:
     port: int
     faults: tuple[FaultRule, ...]
     latency_ms: int
+    page_size: int = DEFAULT_PAGE_SIZE
 
 
 def read_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> MirrorOptions:
@@ -604,6 +703,12 @@ def read_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> MirrorOp
     parser.add_argument("--faults", help="JSON list of fault rules [REDFEED_MIRROR_FAULTS]")
     parser.add_argument(
         "--latency-ms", type=int, help="delay added to every request [REDFEED_MIRROR_LATENCY_MS, 0]"
+    )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        help=f"results per page of paginated API answers [REDFEED_MIRROR_PAGE_SIZE, "
+        f"{DEFAULT_PAGE_SIZE}]",
     )
     args = parser.parse_args(argv)
 
@@ -625,7 +730,12 @@ def read_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> MirrorOp
         faults = parse_faults(args.faults, source="--faults")
     else:
         faults = parse_faults(env.get("REDFEED_MIRROR_FAULTS"), source="REDFEED_MIRROR_FAULTS")
-    return MirrorOptions(Path(root), args.host, port, faults, latency_ms)
+    if args.page_size is not None:
+        page_size = parse_int("--page-size", str(args.page_size), 1)
+    else:
+        page_raw = env.get("REDFEED_MIRROR_PAGE_SIZE", "").strip() or str(DEFAULT_PAGE_SIZE)
+        page_size = parse_int("REDFEED_MIRROR_PAGE_SIZE", page_raw, 1)
+    return MirrorOptions(Path(root), args.host, port, faults, latency_ms, page_size)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -638,7 +748,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.CONFIG)
     try:
         server = MirrorHTTPServer(
-            (options.host, options.port), options.root, options.faults, options.latency_ms
+            (options.host, options.port),
+            options.root,
+            options.faults,
+            options.latency_ms,
+            options.page_size,
         )
     except ConfigError as exc:
         log.error("mirror: %s", exc)

@@ -80,7 +80,7 @@ def variant(**changes: Any) -> Registry:
 
 
 # ------------------------------------------------------------------------------- parsing
-def test_the_dag_folder_parses_without_errors_or_heavy_imports() -> None:
+def test_the_dag_folder_parses_without_errors_or_heavy_imports(registry: Registry) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", PARSE_CHECK, str(DAGS)],
         capture_output=True,
@@ -93,7 +93,11 @@ def test_the_dag_folder_parses_without_errors_or_heavy_imports() -> None:
     assert lines, proc.stdout[-3000:]
     result = json.loads(lines[-1].removeprefix("RESULT "))
     assert result["errors"] == {}
-    assert result["dags"] == ["feed_confs_tech", "redfeed_migrate", "redfeed_replay"]
+    assert {"feed_confs_tech", "feed_python_organizers", "feed_homepages"} <= set(result["dags"])
+    feed_dags = [spec.dag_id for spec in registry.feeds]  # one DAG per feed, and no other
+    assert result["dags"] == sorted(
+        [*feed_dags, "redfeed_migrate", "redfeed_replay", "redfeed_xref"]
+    )
     loaded = set(result["all"])
     assert not [m for m in HEAVY if m in loaded], "parsing the DAGs imported heavy modules"
     assert not [m for m in result["new"] if m.split(".")[0] in ("sqlalchemy", "redfeed_models")]
@@ -239,14 +243,17 @@ def test_load_and_verify_take_the_batch_from_the_extract_summary(dags: dict[str,
 
 
 # ---------------------------------------------------------------------- replay, migrate
-def test_the_replay_dag_maps_loads_over_the_archived_batches(dags: dict[str, DAG]) -> None:
+def test_the_replay_dag_maps_loads_over_the_archived_batches(
+    dags: dict[str, DAG], registry: Registry
+) -> None:
     dag = dags["redfeed_replay"]
     assert dag.timetable.can_be_scheduled is False
     assert dag.get_task("find_batches").upstream_task_ids == set()
     assert dag.get_task("load").upstream_task_ids == {"find_batches"}
     assert dag.get_task("verify").upstream_task_ids == {"find_batches", "load"}
     assert set(dag.params) == {"feed", "start", "end", "run_id"}
-    assert dag.params.get_param("feed").schema["enum"] == ["confs-tech"]
+    assert dag.params.get_param("feed").schema["enum"] == registry.names()
+    assert {"confs-tech", "python-organizers", "homepages"} <= set(registry.names())
     assert dag.doc_md
     assert all(t.doc_md for t in dag.tasks)
 
@@ -288,6 +295,26 @@ def test_the_migrate_dag_runs_the_loader_migrations(dags: dict[str, DAG]) -> Non
     assert task.summary_required is False
     assert dag.doc_md
     assert task.doc_md
+
+
+def test_the_xref_dag_runs_when_a_feed_it_reads_has_verified_a_load(
+    dags: dict[str, DAG], registry: Registry
+) -> None:
+    dag = dags["redfeed_xref"]
+    (task,) = dag.tasks
+    assert isinstance(task, ContractDockerOperator)
+    assert task.command == ["xref"]
+    assert (task.archive_conn_id, task.warehouse_conn_id) == (None, "redfeed_warehouse")
+    # Scheduled on the assets the feeds' verify tasks update: every loaded table xref reads.
+    scheduled = {asset.name for asset in dag.timetable.asset_condition.objects}
+    read = {t for spec in registry.feeds for t in spec.tables} & set(factory.XREF_SOURCE_TABLES)
+    assert read, "the registry loads no table the cross-reference reads"
+    assert scheduled == {factory.warehouse_asset(t).name for t in read}
+    for spec in registry.feeds:
+        verify = dags[spec.dag_id].get_task("verify")
+        assert {a.name for a in verify.outlets} == {
+            factory.warehouse_asset(t).name for t in spec.tables
+        }
 
 
 # ------------------------------------------------------------------------------ operator

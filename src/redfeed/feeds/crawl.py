@@ -225,10 +225,17 @@ def main(feed: str, env: Mapping[str, str] | None = None) -> int:
     configure_logging()
     env = dict(os.environ if env is None else env)
     try:
+        from redfeed.feeds.registry import family_of
+
         named = env.get("REDFEED_FEED", "").strip()
-        if named and named != feed:
-            raise ConfigError(f"REDFEED_FEED={named!r} but the command names feed {feed!r}")
-        env["REDFEED_FEED"] = feed
+        # A spider may serve a family of feeds (`pretalx` runs `pretalx-<event>`): the archive
+        # files the batch under the feed REDFEED_FEED names.
+        if named and family_of(named, [feed]) != feed:
+            raise ConfigError(
+                f"REDFEED_FEED={named!r} but the command names feed {feed!r} "
+                f"(a feed of its family is named {feed}-<name>)"
+            )
+        env["REDFEED_FEED"] = named or feed
         config = Settings.from_env(env, need_archive=False)
 
         from redfeed.feeds import settings as feed_settings

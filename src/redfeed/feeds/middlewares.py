@@ -172,7 +172,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
             return retry
         if server_wait is not None:
             if server_wait > self.retry_after_max:
-                log.error(
+                log.log(
+                    self._give_up_level(request),
                     "Gave up on %s: the server asks to wait %.0f s before retrying, more than "
                     "REDFEED_RETRY_AFTER_MAX=%g s (%s)",
                     request,
@@ -204,6 +205,13 @@ class BackoffRetryMiddleware(RetryMiddleware):
             return None
         retry = self._retry(request, reason)
         return retry
+
+    def _give_up_level(self, request: Request) -> int:
+        """The level of a "gave up" line: the ``give_up_log_level`` meta or
+        ``RETRY_GIVE_UP_LOG_LEVEL`` (ERROR by default), as Scrapy's own give-up line is logged.
+        A spider for which a failed request is normal (homepages) lowers it."""
+        level = request.meta.get("give_up_log_level", self.give_up_log_level)
+        return int(logging.getLevelName(level)) if isinstance(level, str) else int(level)
 
     async def _wait(self, delay: float) -> bool:
         """Sleep ``delay`` seconds; ``False`` if an abort cut the wait short."""

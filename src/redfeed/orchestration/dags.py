@@ -1,4 +1,5 @@
-"""The DAG factory: one DAG per registry entry, plus ``redfeed_replay`` and ``redfeed_migrate``.
+"""The DAG factory: one DAG per registry entry, plus ``redfeed_replay``, ``redfeed_migrate`` and
+``redfeed_xref``.
 
 A feed's DAG is ``[latest_only] → extract → load → verify``:
 
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.providers.standard.operators.latest_only import LatestOnlyOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain
+from airflow.sdk import DAG, Asset, AssetAny, CronDataIntervalTimetable, Param, chain
 
 from redfeed.orchestration import runtime
 from redfeed.orchestration.operators import ContractDockerOperator
@@ -28,6 +29,19 @@ from redfeed.orchestration.registry import FeedSpec, LoaderSpec, Registry
 
 REPLAY_DAG_ID = "redfeed_replay"
 MIGRATE_DAG_ID = "redfeed_migrate"
+XREF_DAG_ID = "redfeed_xref"
+#: The tables the cross-reference reads (redfeed.warehouse.xref.SOURCE_QUERIES).
+XREF_SOURCE_TABLES = ("conferences", "python_conferences", "pretalx_events", "homepage_events")
+
+
+def warehouse_asset(table: str) -> Asset:
+    """The Airflow asset of a warehouse table: a feed's ``verify`` updates it once the
+    partition is loaded and reconciled, and DAGs that read the table are scheduled on it.
+
+    Named, without a URI scheme: an asset URI with a scheme makes Airflow load every provider's
+    URI normalizers (the Amazon one imports boto3) in each DAG-parsing process."""
+    return Asset(name=f"redfeed-warehouse.{table}")
+
 
 #: Manual runs may come without a logical date: then the interval is empty and the contract's
 #: default applies (today, UTC). Scheduled and backfill runs always have one.
@@ -107,6 +121,7 @@ def build_feed_dag(spec: FeedSpec, loader: LoaderSpec) -> DAG:
             warehouse_conn_id=runtime.WAREHOUSE_CONN_ID,
             environment=dict(batch_env),
             execution_timeout=spec.execution_timeout,
+            outlets=[warehouse_asset(table) for table in spec.tables],
             doc_md=VERIFY_DOC.format(image=loader.image),
         )
         steps: list[Any] = [extract, load, verify]
@@ -249,11 +264,52 @@ def build_migrate_dag(loader: LoaderSpec) -> DAG:
     return dag
 
 
+# -------------------------------------------------------------------------------- xref DAG
+def build_xref_dag(registry: Registry) -> DAG | None:
+    """``redfeed_xref``: rebuild the conference dimension whenever a feed it reads has verified
+    a load (asset-scheduled: no cron to keep in step with the feeds)."""
+    loaded = {table for spec in registry.feeds for table in spec.tables}
+    assets = [warehouse_asset(t) for t in XREF_SOURCE_TABLES if t in loaded]
+    if not assets:
+        return None
+    loader = registry.loader
+    with DAG(
+        dag_id=XREF_DAG_ID,
+        description="Rebuild the cross-referenced conference dimension (loader image)",
+        schedule=AssetAny(*assets),
+        start_date=datetime(2024, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args={
+            "owner": "redfeed",
+            "retries": 2,
+            "retry_delay": 30.0,
+            "retry_exponential_backoff": 2.0,
+            "queue": loader.queue,
+        },
+        tags=["redfeed", "conferences"],
+        doc_md=XREF_DOC,
+    ) as dag:
+        ContractDockerOperator(
+            task_id="xref",
+            image=loader.image,
+            command=["xref"],
+            archive_conn_id=None,
+            warehouse_conn_id=runtime.WAREHOUSE_CONN_ID,
+            outlets=[warehouse_asset("conference")],
+            doc_md=XREF_DOC,
+        )
+    return dag
+
+
 def build_dags(registry: Registry) -> list[DAG]:
     """Every DAG the registry defines, in a stable order."""
     dags = [build_feed_dag(spec, registry.loader) for spec in registry.feeds]
     dags.append(build_replay_dag(registry))
     dags.append(build_migrate_dag(registry.loader))
+    xref = build_xref_dag(registry)
+    if xref is not None:
+        dags.append(xref)
     return dags
 
 
@@ -359,6 +415,15 @@ Lists the committed batches (those with a manifest) of the feed whose interval s
 REPLAY_LOAD_DOC = """\
 `redfeed load` of one archived batch with `REDFEED_REPLAY=true`. A batch the ledger already
 holds for its partition is a no-op.
+"""
+
+XREF_DOC = """\
+Rebuilds `conference` (one row per real-world conference, stable `conference_id`) and
+`conference_members` (which source listing is which conference) from the latest snapshots of
+confs.tech, python-organizers, pretalx and the conference home pages, in one transaction
+(`redfeed xref`, loader image). Runs whenever a feed verifies a load of a table it reads.
+Views over it: `upcoming_open_cfps`, `conference_talks`, `conferences_per_country_month`,
+`cfp_changes`.
 """
 
 MIGRATE_DOC = """\

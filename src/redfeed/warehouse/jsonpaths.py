@@ -32,6 +32,7 @@ from sqlalchemy.engine import Dialect
 
 from redfeed.archive.layout import STREAM_NAME
 from redfeed.errors import ConfigError
+from redfeed.feeds.registry import family_of
 from redfeed.warehouse.models import metadata as models_metadata
 
 JSONPATH_KEY: Final = "jsonpath"
@@ -41,6 +42,10 @@ STREAM_KEY: Final = "stream"
 #: warehouse side of the same names.)
 FEED_TABLES: Final[Mapping[str, tuple[str, ...]]] = {
     "confs-tech": ("conferences",),
+    # a family: every `pretalx-<event>` feed loads these (see tables_for_feed)
+    "pretalx": ("pretalx_events", "pretalx_talks", "pretalx_speakers", "pretalx_talk_speakers"),
+    "python-organizers": ("python_conferences",),
+    "homepages": ("homepage_events",),
 }
 
 #: Integer ranges of Redshift's integer types.
@@ -250,10 +255,10 @@ def jsonpaths(table: str | Table) -> dict[str, list[str]]:
 
 
 def tables_for_feed(feed: str) -> list[TableSpec]:
-    """The tables a batch of ``feed`` loads into; ``ConfigError`` for a feed without tables."""
-    try:
-        names = FEED_TABLES[feed]
-    except KeyError:
+    """The tables a batch of ``feed`` loads into (those of its family, e.g. ``pretalx`` for
+    ``pretalx-europython-2024``); ``ConfigError`` for a feed without tables."""
+    family = family_of(feed, FEED_TABLES)
+    if family is None:
         known = ", ".join(sorted(FEED_TABLES)) or "(none)"
-        raise ConfigError(f"feed {feed!r} loads no warehouse table; known: {known}") from None
-    return [table_spec(name) for name in names]
+        raise ConfigError(f"feed {feed!r} loads no warehouse table; known: {known}")
+    return [table_spec(name) for name in FEED_TABLES[family]]
