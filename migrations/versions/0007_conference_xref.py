@@ -62,7 +62,7 @@ WITH latest AS (
 SELECT c.conference_id, c.name AS conference, c.start_date, m.ref AS event,
        t.code AS talk_code, t.title, t.track, t.submission_type, t.state, t.duration,
        t.slot_start, t.slot_end, t.room,
-       b.position AS speaker_position, s.code AS speaker_code, s.name AS speaker_name
+       b.position AS speaker_position, b.speaker_code, s.name AS speaker_name
 FROM {conference} c
 JOIN {members} m ON m.conference_id = c.conference_id AND m.source = 'pretalx'
 JOIN latest l ON l._feed = m.feed
