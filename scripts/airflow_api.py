@@ -372,6 +372,23 @@ def _backfill_command(api: Airflow, args: argparse.Namespace) -> int:
     return 0 if all(r["state"] == "success" for r in runs) else 1
 
 
+def _run_command(api: Airflow, args: argparse.Namespace) -> int:
+    """Unpause ``dag_id``, trigger one manual run (no logical date), wait for it, report."""
+    api.wait_healthy(args.timeout)
+    api.wait_dag(args.dag_id, args.timeout)
+    api.set_paused(args.dag_id, False)
+    run_id = api.trigger(args.dag_id)["dag_run_id"]
+    print(f"triggered {args.dag_id} {run_id}", file=sys.stderr)
+
+    def finished() -> dict[str, Any] | None:
+        run = api.dag_run(args.dag_id, run_id)
+        return run if run["state"] in ("success", "failed") else None
+
+    run = wait_for(f"{args.dag_id} {run_id}", finished, args.timeout)
+    print(describe_run(api, args.dag_id, run))
+    return 0 if run["state"] == "success" else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="the api-server, e.g. http://127.0.0.1:18080")
@@ -382,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("--days", type=int, default=3)
     backfill.add_argument("--max-active-runs", type=int, default=3)
     backfill.add_argument("--unpause", nargs="*", default=[], help="more DAGs to unpause")
+    run = commands.add_parser("run", help="unpause, trigger one run now, wait, report")
+    run.add_argument("dag_id")
     args = parser.parse_args(argv)
     user = os.environ.get("REDFEED_AIRFLOW_USER", "admin")
     password = os.environ.get("REDFEED_AIRFLOW_PASSWORD", "")
@@ -389,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("REDFEED_AIRFLOW_PASSWORD is not set")
     api = Airflow(args.url, user, password)
     try:
+        if args.command == "run":
+            return _run_command(api, args)
         return _backfill_command(api, args)
     except (AirflowError, DagProblem) as exc:
         print(f"airflow_api: {exc}", file=sys.stderr)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make demo`: the whole pipeline on the local stack, driven through Airflow's REST API.
-#   1. demo data for the source mirror (generated, in the real confs.tech layout);
+#   1. demo data for the source mirror (generated, every feed in its source's real layout);
 #   2. compose/.env from compose/.env.example with random secrets, if missing (never overwritten;
 #      empty secrets in an existing file are filled in);
 #   3. docker-compose up -d, then wait until every service is healthy and the one-shots succeeded;
-#   4. REST API (scripts/airflow_api.py): unpause feed_confs_tech, backfill its last
-#      $REDFEED_DEMO_DAYS daily intervals, wait for the runs;
-#   5. report: runs and task states, rows per table, the ledger, rejects, the UI URL and login.
+#   4. REST API (scripts/airflow_api.py): unpause every feed's DAG and backfill its last
+#      $REDFEED_DEMO_DAYS daily intervals (the listing feeds first: home pages read their
+#      batches), wait for the runs; then run redfeed_xref (the conference cross-reference);
+#   5. report: runs and task states, rows per table, the ledger, rejects, the cross-referenced
+#      views, the UI URL and login.
 # A second run reuses the stack, the .env and the runs that exist (the backfill only adds the
 # missing days). `scripts/demo.sh down` (make down) and `scripts/demo.sh logs` (make logs).
 set -euo pipefail
@@ -15,8 +17,8 @@ PY=${PY:-$PWD/.venv/bin/python}
 DOCKER=${DOCKER:-/usr/bin/docker}
 DAYS=${REDFEED_DEMO_DAYS:-3}
 WORKERS=${REDFEED_DEMO_WORKERS:-1}
-DAG=feed_confs_tech
-FEED=confs-tech
+# In dependency order: homepages reads the latest confs-tech and python-organizers batches.
+DAGS=(feed_confs_tech feed_python_organizers feed_pretalx_europython_2026 feed_homepages)
 export REDFEED_ENV_FILE=${REDFEED_ENV_FILE:-$PWD/compose/.env}
 compose() { scripts/compose.sh "$@"; }
 say() { echo "== $*" >&2; }
@@ -60,13 +62,13 @@ esac
 started=$SECONDS
 
 # ---------------------------------------------------------------------------- demo data
-# Regenerated in place (deterministic): the mirror bind-mounts the confs-tech directory itself,
-# which must therefore never be replaced.
+# Regenerated in place (deterministic): the mirror bind-mounts the data directory itself, which
+# must therefore never be replaced (only its contents).
 year=$(date -u +%Y)
 data=build/demo-data
-mkdir -p "$data/confs-tech"
-rm -rf "$data/confs-tech/conferences"
-.venv/bin/redfeed sample-data --out "$data/confs-tech" --years "$year,$((year + 1))"
+mkdir -p "$data"
+rm -rf "${data:?}"/*
+.venv/bin/redfeed sample-data --out "$data" --years "$year,$((year + 1))"
 chmod -R a+rX "$data"
 
 # ---------------------------------------------------------------------------- compose/.env
@@ -149,37 +151,65 @@ REDFEED_AIRFLOW_PASSWORD=$(env_value REDFEED_AIRFLOW_PASSWORD)
 export REDFEED_AIRFLOW_USER REDFEED_AIRFLOW_PASSWORD
 
 # ---------------------------------------------------------------------------- backfill
-say "backfilling $DAG over the last $DAYS days through $url/api/v2"
 rc=0
-runs=$("$PY" scripts/airflow_api.py --url "$url" backfill "$DAG" --days "$DAYS" \
-  --unpause redfeed_replay redfeed_migrate) || rc=$?
+runs=""
+for dag in "${DAGS[@]}"; do
+  say "backfilling $dag over the last $DAYS days through $url/api/v2"
+  out=$("$PY" scripts/airflow_api.py --url "$url" backfill "$dag" --days "$DAYS" \
+    --unpause redfeed_replay redfeed_migrate) || rc=$?
+  runs+="$dag:"$'\n'"$(echo "${out:-(none)}" | sed 's/^/  /')"$'\n'
+done
+say "cross-referencing the conferences (redfeed_xref)"
+out=$("$PY" scripts/airflow_api.py --url "$url" run redfeed_xref) || rc=$?
+runs+="redfeed_xref:"$'\n'"$(echo "${out:-(none)}" | sed 's/^/  /')"
 
 # ---------------------------------------------------------------------------- report
 psql() { compose exec -T postgres psql -U redfeed -d warehouse -X -q -P footer=off "$@"; }
 echo
-echo "Runs of $DAG (logical date, state, duration, run id, tasks):"
+echo "Runs (logical date, state, duration, run id, tasks):"
 echo "${runs:-  (none)}" | sed 's/^/  /'
 echo
 echo "Rows per table:"
-psql -c "SELECT 'conferences' AS table_name, count(*) AS rows FROM conferences
-         UNION ALL SELECT 'conferences_latest (view)', count(*) FROM conferences_latest
-         UNION ALL SELECT 'redfeed_loads (ledger)', count(*) FROM redfeed_loads" | sed 's/^/  /'
-echo "Snapshots in conferences (one per interval):"
-psql -c "SELECT _interval_start::date AS interval, _batch_id AS run_id, count(*) AS rows
-         FROM conferences GROUP BY 1, 2 ORDER BY 1" | sed 's/^/  /'
-echo "Ledger (what each load did):"
-psql -c "SELECT interval_start::date AS interval, table_name, status, rows_in, rows_loaded,
-                rows_rejected AS rejected, to_char(finished_at, 'HH24:MI:SS') AS at
-         FROM redfeed_loads ORDER BY finished_at" | sed 's/^/  /'
-echo "Rejects:"
-psql -At -F ' ' -c "SELECT coalesce(sum(rows_rejected), 0), count(*) FILTER (WHERE rows_rejected > 0)
-                   FROM redfeed_loads WHERE status = 'loaded'" |
-  while read -r total loads; do
-    echo "  $total rows rejected by the loader ($loads loads with rejects); quarantined under raw/$FEED/<interval>/<run id>/rejects/ in the archive"
-  done
-echo "Archive (committed batches, records and rejects at extraction):"
-compose run --rm -T --entrypoint redfeed archive-init archive batches --feed "$FEED" 2>/dev/null |
-  sed 's/^/  /' || true
+psql -c "SELECT table_name, rows FROM (VALUES
+           ('conferences', (SELECT count(*) FROM conferences)),
+           ('python_conferences', (SELECT count(*) FROM python_conferences)),
+           ('pretalx_events', (SELECT count(*) FROM pretalx_events)),
+           ('pretalx_talks', (SELECT count(*) FROM pretalx_talks)),
+           ('pretalx_speakers', (SELECT count(*) FROM pretalx_speakers)),
+           ('pretalx_talk_speakers', (SELECT count(*) FROM pretalx_talk_speakers)),
+           ('homepage_events', (SELECT count(*) FROM homepage_events)),
+           ('conference (cross-referenced)', (SELECT count(*) FROM conference)),
+           ('conference_members', (SELECT count(*) FROM conference_members)),
+           ('redfeed_loads (ledger)', (SELECT count(*) FROM redfeed_loads))
+         ) AS t(table_name, rows)" | sed 's/^/  /'
+echo "Ledger per feed and table (loads, rows in = loaded + rejected):"
+psql -c "SELECT feed, table_name, count(*) FILTER (WHERE status = 'loaded') AS loads,
+                sum(rows_in) AS rows_in, sum(rows_loaded) AS loaded,
+                sum(rows_rejected) AS rejected
+         FROM redfeed_loads GROUP BY 1, 2 ORDER BY 1, 2" | sed 's/^/  /'
+echo "Archive (committed batches per feed, records and rejects at extraction):"
+for feed in confs-tech python-organizers pretalx-europython-2026 homepages; do
+  compose run --rm -T --entrypoint redfeed archive-init archive batches --feed "$feed" 2>/dev/null |
+    tail -n 2 | sed "s/^/  /" || true
+done
+echo
+echo "Conferences seen by several sources (conference):"
+psql -c "SELECT conference_id AS id, name, start_date, country, sources
+         FROM conference WHERE source_count > 1 ORDER BY start_date LIMIT 12" | sed 's/^/  /'
+echo "Upcoming conferences with an open CFP (upcoming_open_cfps):"
+psql -c "SELECT name, start_date, cfp_end_date, sources FROM upcoming_open_cfps
+         ORDER BY cfp_end_date LIMIT 8" | sed 's/^/  /'
+echo "Talks and speakers per conference (conference_talks):"
+psql -c "SELECT conference, count(DISTINCT talk_code) AS talks,
+                count(DISTINCT speaker_code) AS speakers,
+                string_agg(DISTINCT title, '; ') AS titles
+         FROM conference_talks GROUP BY 1" | sed 's/^/  /'
+echo "Conferences per country and month (conferences_per_country_month, busiest):"
+psql -c "SELECT country, to_char(month, 'YYYY-MM') AS month, conferences,
+                seen_by_several_sources AS multi_source
+         FROM conferences_per_country_month ORDER BY conferences DESC, month LIMIT 8" |
+  sed 's/^/  /'
+echo "CFP deadlines moved between snapshots (cfp_changes): $(psql -At -c 'SELECT count(*) FROM cfp_changes')"
 echo
 echo "Airflow UI: $url  (login: $REDFEED_AIRFLOW_USER / $REDFEED_AIRFLOW_PASSWORD, from $REDFEED_ENV_FILE)"
 echo "make logs follows the stack; make down stops it and drops its volumes.  ($((SECONDS - started))s)"

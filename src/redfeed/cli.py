@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     sample = commands.add_parser(
-        "sample-data", help="write generated demo data (confs.tech layout)"
+        "sample-data", help="write generated demo data, every feed in its source's layout"
     )
     sample.add_argument("--out", required=True)
     sample.add_argument("--years", required=True, help="comma-separated, e.g. 2026,2027")
@@ -89,11 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sample-data":
         from pathlib import Path
 
-        from redfeed.sample_data import write_confs_tech
+        from redfeed.sample_data import write_sample
 
         years = [int(y) for y in args.years.split(",")]
-        count = write_confs_tech(Path(args.out), years)
-        print(f"wrote {count} sample conferences for {years} under {args.out}", file=sys.stderr)
+        written = write_sample(Path(args.out), years)
+        counts = ", ".join(f"{feed} {n}" for feed, n in written.items())
+        print(f"wrote sample files for {years} under {args.out}: {counts}", file=sys.stderr)
         return 0
     parser.error(f"unknown command {args.command}")
     return 2

@@ -1,6 +1,7 @@
 """The whole pipeline on the compose stack (CeleryExecutor, 2 workers), through Airflow's REST API:
 a 3-day backfill, the same with the feed switched to latest_only, a replay, then a worker stopped
-(warm shutdown) and a worker killed in the middle of a run. The tests run in file order on one
+(warm shutdown) and a worker killed in the middle of a run; last, every other feed and the
+conference cross-reference. The tests run in file order on one
 stack, each starting from the state the previous one left (an end-to-end story, not units)."""
 
 from __future__ import annotations
@@ -332,3 +333,109 @@ def test_task_is_retried_on_the_other_worker_when_its_worker_dies(
     found = [s for s in snapshots(stack) if s[0] == day(start)]
     assert found == [(day(start), run_id, expected_rows(stack, start))]
     reconcile(stack)
+
+
+def test_every_feed_then_the_cross_reference(
+    stack: Stack, api: Airflow, days: list[datetime]
+) -> None:
+    """The other feeds of the registry for the last day, in dependency order (home pages read
+    the listing feeds' batches), then redfeed_xref: EuroPython, listed by every source of the
+    demo data, is one conference with its talks."""
+    stack.compose("up", "-d", "--scale", "airflow-worker=2")  # the killed worker comes back
+    stack.wait_healthy(timeout=180)
+    began = time.monotonic()
+    others = ["feed_python_organizers", "feed_pretalx_europython_2026", "feed_homepages"]
+    for dag_id in others:
+        api.wait_dag(dag_id, timeout=60)
+        api.set_paused(dag_id, False)
+        api.backfill(dag_id, days[-1], days[-1], max_active_runs=1)
+        [run] = api.wait_runs(dag_id, start=days[-1], end=days[-1], expect=1, timeout=300)
+        assert run["state"] == "success", (dag_id, states(api, dag_id, run["dag_run_id"]))
+        assert states(api, dag_id, run["dag_run_id"]) == dict.fromkeys(FEED_TASKS, "success")
+
+    api.set_paused("redfeed_xref", False)
+    run_id = api.trigger("redfeed_xref")["dag_run_id"]
+
+    def finished() -> dict[str, Any] | None:
+        run = api.dag_run("redfeed_xref", run_id)
+        return run if run["state"] in ("success", "failed") else None
+
+    done = wait_for("redfeed_xref", finished, timeout=300)
+    assert done["state"] == "success", states(api, "redfeed_xref", run_id)
+    stack.log.append(f"three more feeds and the cross-reference: {time.monotonic() - began:.0f}s")
+
+    year = days[-1].year
+    [(conference_id, sources)] = stack.sql(
+        f"SELECT conference_id, sources FROM conference WHERE name = 'EuroPython' AND year = {year}"
+    )
+    assert sources == "confs-tech,python-organizers,pretalx,homepages"
+    talks = json.loads(
+        (
+            stack.data_dir / "pretalx" / "api" / "events" / f"europython-{year}" / "talks.json"
+        ).read_text()
+    )
+    [(count,)] = stack.sql(
+        "SELECT count(DISTINCT talk_code) FROM conference_talks "
+        f"WHERE conference_id = {int(conference_id)}"
+    )
+    assert int(count) == len(talks)
+    # Every load of every feed reconciles: rows in = loaded + rejected.
+    assert (
+        stack.sql(
+            "SELECT feed, table_name FROM redfeed_loads WHERE status = 'loaded' "
+            "AND rows_in <> rows_loaded + rows_rejected"
+        )
+        == []
+    )
+
+
+def test_no_secret_reaches_logs_xcoms_rendered_fields_or_the_archive(
+    stack: Stack, api: Airflow
+) -> None:
+    """Credentials reach task containers only through private_environment: the warehouse
+    password and the S3 secret key (a canary) are in no task log, XCom, rendered template
+    field or archived object, after every run of this stack."""
+    canaries = [
+        stack.settings["REDFEED_WAREHOUSE_DB_PASSWORD"],
+        stack.settings["REDFEED_S3_SECRET_ACCESS_KEY"],
+    ]
+    assert all(len(c) >= 16 for c in canaries)
+
+    # Task logs, as the workers wrote them (the shared logs volume).
+    for canary in canaries:
+        found = stack.compose(
+            "exec", "-T", "airflow-worker", "grep", "-rlF", canary, "/opt/airflow/logs",
+            check=False,
+        )  # fmt: skip
+        assert found.strip() == "", f"a task log holds a secret: {found[:500]}"
+
+    # Task instances (rendered fields included) and XComs of every run.
+    scanned = 0
+    for dag in api.get("dags", limit=100)["dags"]:
+        dag_id = dag["dag_id"]
+        for run in api.get(f"dags/{dag_id}/dagRuns", limit=100)["dag_runs"]:
+            run_id = run["dag_run_id"]
+            for ti in api.task_instances(dag_id, run_id):
+                documents = [json.dumps(ti)]
+                path = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
+                xcoms = api.get(f"{path}/xcomEntries", map_index=ti["map_index"])
+                documents.append(json.dumps(xcoms))
+                for document in documents:
+                    scanned += 1
+                    assert not [c for c in canaries if c in document], (dag_id, run_id, ti)
+    assert scanned > 50
+
+    # Every archived object: manifests, parts, rejects, COPY manifests, JSONPaths files.
+    import gzip
+
+    s3 = stack.s3()
+    objects = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="redfeed-archive"):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket="redfeed-archive", Key=item["Key"])["Body"].read()
+            if body[:2] == b"\x1f\x8b":
+                body = gzip.decompress(body)
+            objects += 1
+            assert not [c for c in canaries if c.encode() in body], item["Key"]
+    assert objects > 20
+    stack.log.append(f"secret canaries: {scanned} TI/XCom documents, {objects} objects clean")
