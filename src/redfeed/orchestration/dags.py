@@ -45,8 +45,14 @@ def warehouse_asset(table: str) -> Asset:
 
 #: Manual runs may come without a logical date: then the interval is empty and the contract's
 #: default applies (today, UTC). Scheduled and backfill runs always have one.
-INTERVAL_START = "{{ data_interval_start.isoformat() if data_interval_start else '' }}"
-INTERVAL_END = "{{ data_interval_end.isoformat() if data_interval_end else '' }}"
+INTERVAL_START = (
+    "{{ data_interval_start.isoformat() "
+    "if data_interval_start is defined and data_interval_start else '' }}"
+)
+INTERVAL_END = (
+    "{{ data_interval_end.isoformat() if data_interval_end is defined and data_interval_end "
+    "else '' }}"
+)
 RUN_ID = "{{ run_id }}"
 
 
