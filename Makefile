@@ -47,6 +47,9 @@ lock: venv ## re-pin requirements/*.txt (Airflow 3.3.2 constraints win where the
 	  $(UV) pip compile -q pyproject.toml $$extras -c requirements/airflow-constraints.txt \
 	    --python-version $$version --generate-hashes -o requirements/$$name.txt; \
 	done
+	# The benchmark's peer (dlt) lives in its own venv, solved without Airflow's constraints.
+	$(UV) pip compile -q pyproject.toml --extra bench --python-version 3.11.7 --generate-hashes \
+	  -o requirements/bench.txt
 
 # ------------------------------------------------------------------------------ images
 .PHONY: engine
@@ -84,7 +87,7 @@ define run_pytest
 endef
 
 .PHONY: test
-test: venv images ## every test layer (unit, contract, integration, e2e)
+test: venv images ## every test layer (unit, contract, integration, faults, e2e)
 	@$(call run_pytest,tests)
 
 .PHONY: test-unit
@@ -98,6 +101,10 @@ test-contract: venv images ## run each image for real
 .PHONY: test-integration
 test-integration: venv images ## testcontainers PostgreSQL and local S3
 	@$(call run_pytest,tests/integration -m integration)
+
+.PHONY: test-faults
+test-faults: venv images ## fault injection: source, archive and warehouse failures (real images)
+	@$(call run_pytest,tests/faults -m faults)
 
 .PHONY: test-e2e
 test-e2e: venv images ## the compose stack (CeleryExecutor, 2 workers) through the Airflow REST API
@@ -117,9 +124,39 @@ drift: venv ## compare $$REDFEED_WAREHOUSE_URL with the models (non-zero exit on
 	$(PY) -m redfeed.warehouse.drift
 
 # ------------------------------------------------------------------------------ bench
+BENCH_VENV := build/bench-venv
+BENCH_PY := $(BENCH_VENV)/bin/python
+# QUICK=1: tiny sizes, the same code paths, written to build/ (`make test` checks it runs).
+ifeq ($(QUICK),1)
+BENCH_SIZES ?= 1000,5000
+BENCH_OUTPUT ?= build/bench-quick/BENCHMARKS.md
+BENCH_PEER_MAX ?= 1000
+BENCH_QUICK_FLAG := --quick
+else
+BENCH_SIZES ?= 1000,10000,100000,1000000
+BENCH_OUTPUT ?= BENCHMARKS.md
+BENCH_PEER_MAX ?= 200000
+BENCH_QUICK_FLAG :=
+endif
+BENCH_REPEAT ?= 3
+
+$(BENCH_VENV)/.synced: requirements/bench.txt | $(UV)
+	test -x $(BENCH_PY) || $(UV) venv -q --python $(PYTHON_HOST) $(BENCH_VENV)
+	$(UV) pip sync -q --compile-bytecode --python $(BENCH_PY) requirements/bench.txt
+	touch $@
+
+.PHONY: bench-venv
+bench-venv: $(BENCH_VENV)/.synced ## the benchmark's own venv: dlt (the peer) and matplotlib, extra `bench`
+
 .PHONY: bench
-bench: venv images ## measure side by side (loader vs COPY floor) and write BENCHMARKS.md
-	$(PY) -m tests.bench --sizes $${BENCH_SIZES:-1000,10000,100000,1000000} --repeat $${BENCH_REPEAT:-3}
+bench: venv images bench-venv ## every benchmark side by side; writes BENCHMARKS.md and its chart (QUICK=1: tiny, to build/)
+	$(PY) -m tests.bench --sizes $(BENCH_SIZES) --repeat $(BENCH_REPEAT) \
+	  --output $(BENCH_OUTPUT) --peer-python $(BENCH_PY) --peer-max $(BENCH_PEER_MAX) \
+	  $(BENCH_QUICK_FLAG)
+
+.PHONY: bench-orchestration
+bench-orchestration: venv images ## Airflow overhead and 1 vs 2 workers on the compose stack; its section of BENCHMARKS.md (QUICK=1: 2 feeds x 2 days, to build/)
+	$(PY) -m tests.bench.orchestration $(BENCH_QUICK_FLAG) --output $(BENCH_OUTPUT)
 
 # ------------------------------------------------------------------------------ demo
 .PHONY: demo

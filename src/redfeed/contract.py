@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -25,10 +26,10 @@ from redfeed.errors import ConfigError, ExitCode, RedfeedError, Terminated
 
 log = logging.getLogger("redfeed")
 
-FEED_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+FEED_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}\Z")
 # Airflow run ids look like "scheduled__2024-01-01T00:00:00+00:00": allow those characters, but
 # nothing that could climb out of an S3 key or a path ("/", "..", leading dot).
-RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,199}$")
+RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,199}\Z")
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -88,6 +89,8 @@ class Settings:
     skip_unchanged: bool = False
     part_max_records: int = 500_000
     part_max_bytes: int = 256 * 1024 * 1024
+    #: Redshift slices to split large batches for (archive parts a multiple of it); 1: no split
+    copy_slices: int = 1
     http_cache: bool = False
     years_ahead: int = 0
     code_version: str = ""
@@ -156,6 +159,7 @@ class Settings:
             part_max_bytes=parse_int(
                 "REDFEED_PART_MAX_BYTES", env.get("REDFEED_PART_MAX_BYTES", str(256 * 1024**2)), 1
             ),
+            copy_slices=parse_int("REDFEED_COPY_SLICES", env.get("REDFEED_COPY_SLICES", "1"), 1),
             http_cache=parse_bool("REDFEED_HTTP_CACHE", env.get("REDFEED_HTTP_CACHE", "false")),
             years_ahead=parse_int("REDFEED_YEARS_AHEAD", env.get("REDFEED_YEARS_AHEAD", "0")),
             code_version=env.get("REDFEED_CODE_VERSION", ""),
@@ -202,6 +206,21 @@ def raise_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def process_elapsed() -> float | None:
+    """Wall seconds since this process started (Linux ``/proc``), interpreter start-up and imports
+    included: what the program itself took, as opposed to the container and Airflow around it.
+    None where ``/proc`` is not there."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        # Field 22, start time in clock ticks since boot; fields after the ")" of the command
+        # name start at field 3.
+        started_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - started_ticks / os.sysconf("SC_CLK_TCK"))
+
+
 def run_command(command: str, body: Callable[[], dict[str, Any]]) -> int:
     """Run ``body`` under the contract: its summary (or the error's) is printed last and the
     error kind becomes the exit code. Returns the exit code."""
@@ -229,5 +248,7 @@ def run_command(command: str, body: Callable[[], dict[str, Any]]) -> int:
         **summary,
         "duration_s": round(time.monotonic() - started, 3),
     }
+    # The whole process, start-up included (never less than duration_s: /proc counts in ticks).
+    summary["elapsed_s"] = round(max(process_elapsed() or 0.0, summary["duration_s"]), 3)
     emit_summary(summary)
     return code

@@ -78,6 +78,7 @@ def extract(program: list[str]) -> dict[str, Any]:
         settings.interval_end,
         part_max_records=settings.part_max_records,
         part_max_bytes=settings.part_max_bytes,
+        slices=settings.copy_slices,
         code_version=settings.code_version,
         source_url=settings.source_url,
     )

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
-from redfeed.contract import RUN_ID, Settings, isoformat, new_run_id
+from redfeed.contract import RUN_ID, Settings, isoformat, new_run_id, process_elapsed
 from redfeed.errors import (
     ConfigError,
     ExitCode,
@@ -107,3 +111,32 @@ def test_new_run_id_sorts_by_time() -> None:
     early = new_run_id(datetime(2024, 1, 1, tzinfo=UTC))
     late = new_run_id(datetime(2024, 1, 2, tzinfo=UTC))
     assert early < late
+
+
+def test_summary_times_the_whole_process_start_up_included() -> None:
+    """``elapsed_s`` counts from the process's start (interpreter, imports), ``duration_s`` from
+    the command's: the benchmark subtracts ``elapsed_s`` from a task's duration to get what the
+    container and Airflow around the process cost."""
+    program = (
+        "import time; time.sleep(0.4)\n"
+        "from redfeed.contract import run_command\n"
+        "raise SystemExit(run_command('probe', lambda: {'records': 0}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    summary = orjson.loads(done.stdout.splitlines()[-1])
+    assert summary["redfeed"] == "probe"
+    assert summary["duration_s"] < 0.3
+    assert summary["elapsed_s"] >= summary["duration_s"] + 0.35
+    assert summary["elapsed_s"] < 30
+
+
+def test_process_elapsed_grows_with_wall_time() -> None:
+    first = process_elapsed()
+    assert first is not None
+    time.sleep(0.05)
+    second = process_elapsed()
+    assert second is not None
+    assert second - first >= 0.03  # /proc/uptime counts hundredths

@@ -6,15 +6,18 @@ import gzip
 import hashlib
 import logging
 import secrets
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from itertools import islice
+from typing import IO, Any
 
 import orjson
 
 from redfeed import __version__
 from redfeed.archive.layout import STREAM_NAME, BatchKey
 from redfeed.archive.manifest import FileEntry, Manifest
-from redfeed.archive.store import ArchiveStore, ObjectWriter
+from redfeed.archive.store import PART_SIZE, ArchiveStore, ObjectWriter
 from redfeed.contract import isoformat
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,12 @@ REJECT_KEY = "_reject"
 #: in that stream's parts and removes the key.
 STREAM_KEY = "_stream"
 DIGEST_MODULUS = 2**256
+#: Redshift COPY loads files in parallel, one per slice, best at 1 MB to 1 GB each compressed.
+MIN_COPY_PART_BYTES = 1024 * 1024
+MAX_COPY_PART_BYTES = 1024 * 1024 * 1024
+#: Records dealt to one slice's part before the next one's turn: runs rather than single records
+#: keep one gzip stream's state in the CPU caches while it works.
+DEAL_RUN = 100
 
 
 class _CountingSink:
@@ -48,11 +57,18 @@ class _CountingSink:
 class JsonLinesObject:
     """One gzip JSON-lines object being written (a batch part, or a rejects file)."""
 
-    def __init__(self, store: ArchiveStore, key: str, stream: str | None = None) -> None:
+    def __init__(
+        self,
+        store: ArchiveStore,
+        key: str,
+        stream: str | None = None,
+        *,
+        target: ObjectWriter | None = None,
+    ) -> None:
         self.key = key
         self.stream = stream
         self.url = store.uri(key)
-        self.object = store.new_object(key)
+        self.object = target if target is not None else store.new_object(key)
         self.sink = _CountingSink(self.object)
         # mtime=0: identical records give identical bytes; level 6 is zlib's speed/size knee.
         self.gzip = gzip.GzipFile(fileobj=self.sink, mode="wb", compresslevel=6, mtime=0)
@@ -85,11 +101,190 @@ class JsonLinesObject:
         self.object.abort()
 
 
+class SpooledObject:
+    """An object held in a local temporary file (in memory up to one S3 part, then on disk) until
+    it either moves to the store, to be continued there (``move_to_store``), or is read back
+    (``read_back``)."""
+
+    def __init__(self, store: ArchiveStore, key: str) -> None:
+        self.store, self.key = store, key
+        # Closed by whichever of move_to_store and abort ends the spool.
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=PART_SIZE)  # noqa: SIM115
+
+    def write(self, data: bytes) -> int:
+        return self.file.write(data)
+
+    def move_to_store(self) -> ObjectWriter:
+        """A new stored object holding what was spooled; later bytes go straight to it."""
+        target = self.store.new_object(self.key)
+        self.file.seek(0)
+        try:
+            while block := self.file.read(PART_SIZE):
+                target.write(block)
+        except BaseException:
+            target.abort()
+            raise
+        finally:
+            self.file.close()
+        return target
+
+    def commit(self) -> None:
+        self.move_to_store().commit()
+
+    def read_back(self) -> IO[bytes]:
+        self.file.seek(0)
+        return self.file
+
+    def abort(self) -> None:
+        self.file.close()
+
+
+def _dealt_order(readers: list[gzip.GzipFile], run: int) -> Iterator[bytes]:
+    """The lines of parts dealt in runs of ``run`` from the first, in the order dealt."""
+    while True:
+        for reader in readers:
+            lines = list(islice(reader, run))
+            yield from lines
+            if len(lines) < run:
+                return
+
+
+class StreamParts:
+    """The open parts of one stream of a batch, and when each is full.
+
+    Records are dealt round-robin, in runs of ``DEAL_RUN`` (shorter if parts are limited to few
+    records), to ``slices`` parts (Redshift COPY loads one file per slice in parallel), so the
+    parts stay within a run of each other. When one is full, all are committed together and a
+    new round starts: a stream's part count is a multiple of ``slices`` (but for a last round
+    too short to reach every slice). ``slices`` = 1 is one part at a time.
+
+    With ``slices`` > 1 the first round is spooled locally until the batch has proven large
+    (``slices * min_part_bytes`` compressed, or a full part): then each spool moves to the store
+    and its gzip stream goes on there, so a record is compressed once. A batch that never proves
+    large is merged back, in the scraped order, into one part, as without slices: small batches
+    pay a second compression, large ones nothing. Memory: one upload buffer per slice, and the
+    spools (bounded by the threshold, on disk past one S3 part each).
+    """
+
+    def __init__(
+        self,
+        writer: BatchWriter,
+        stream: str | None,
+        *,
+        slices: int,
+        min_part_bytes: int,
+    ) -> None:
+        self.writer = writer
+        self.stream = stream
+        self.kind = "part" if stream is None else f"part-{stream}"
+        self.slices = slices
+        self.proven_large_bytes = slices * min_part_bytes
+        self.spooling = slices > 1
+        self.next_index = 0
+        self.slots: list[JsonLinesObject | None] = [None] * slices
+        self.turn = 0
+        self.run = max(1, min(DEAL_RUN, writer.part_max_records // 10))
+        self.dealt = 0  # records of the current run
+
+    @property
+    def records(self) -> int:
+        return sum(p.records for p in self.slots if p is not None)
+
+    def _full(self, part: JsonLinesObject) -> bool:
+        writer = self.writer
+        return (
+            part.records >= writer.part_max_records
+            or part.uncompressed >= writer.part_max_bytes
+            or (self.slices > 1 and part.sink.bytes >= MAX_COPY_PART_BYTES)
+        )
+
+    def _open(self) -> JsonLinesObject:
+        key = self.writer.key.part(self.kind, self.next_index, self.writer.attempt)
+        self.next_index += 1
+        store = self.writer.store
+        target = SpooledObject(store, key) if self.spooling else None
+        return JsonLinesObject(store, key, self.stream, target=target)
+
+    def write(self, line: bytes) -> list[FileEntry]:
+        """Write one line; the parts this finished (usually none)."""
+        part = self.slots[self.turn]
+        if part is None:
+            part = self.slots[self.turn] = self._open()
+        part.write(line)
+        self.dealt += 1
+        turned = False
+        if self.dealt == self.run:
+            self.dealt = 0
+            self.turn = (self.turn + 1) % self.slices
+            turned = self.turn == 0
+        full = self._full(part)
+        # The spools' sizes are summed once a turn of the slices, not once a record.
+        if self.spooling and (full or (turned and self._spooled() >= self.proven_large_bytes)):
+            self._move_spools_to_store()
+        return self._commit_round() if full else []
+
+    def _spooled(self) -> int:
+        return sum(p.sink.bytes for p in self.slots if p is not None)
+
+    def _move_spools_to_store(self) -> None:
+        """The batch is large: each spooled part becomes the stored part it began."""
+        self.spooling = False
+        for part in self.slots:
+            if part is not None:
+                assert isinstance(part.object, SpooledObject)
+                part.object = part.sink.target = part.object.move_to_store()
+
+    def _merge_spools(self) -> FileEntry:
+        """The batch stayed small: one part, its records in the order they were dealt."""
+        spools = [p for p in self.slots if p is not None]
+        readers: list[gzip.GzipFile] = []
+        for part in spools:
+            assert isinstance(part.object, SpooledObject)
+            part.gzip.close()
+            readers.append(gzip.GzipFile(fileobj=part.object.read_back(), mode="rb"))
+        self.spooling = False
+        self.next_index = 0
+        merged = self._open()
+        try:
+            for line in _dealt_order(readers, self.run):
+                merged.write(line)
+            entry = merged.commit()
+        except BaseException:
+            merged.abort()
+            raise
+        finally:
+            for reader, part in zip(readers, spools, strict=True):
+                reader.close()
+                part.object.abort()
+        self.slots = [None] * self.slices
+        return entry
+
+    def _commit_round(self) -> list[FileEntry]:
+        finished = [part.commit() for part in self.slots if part is not None]
+        self.slots = [None] * self.slices
+        self.turn = self.dealt = 0
+        return finished
+
+    def commit(self) -> list[FileEntry]:
+        """Close the open parts (a batch that never proved large: merged into one)."""
+        if self.spooling and any(p is not None for p in self.slots):
+            return [self._merge_spools()]
+        return self._commit_round()
+
+    def abort(self) -> None:
+        for part in self.slots:
+            if part is not None:
+                part.abort()
+        self.slots = [None] * self.slices
+
+
 class BatchWriter:
     """Streams one batch into the archive with flat memory, then commits it with its manifest.
 
     Lines that are not JSON objects, and records a scraper marks ``{"_reject": {...}}``, go to
-    ``rejects-*`` parts with their reason: nothing is dropped.
+    ``rejects-*`` parts with their reason: nothing is dropped. ``slices`` > 1 (the Redshift
+    cluster's slice count, ``REDFEED_COPY_SLICES``) splits a large batch's stream into a multiple
+    of ``slices`` parts of about equal size, so that COPY loads them in parallel (StreamParts).
     """
 
     def __init__(
@@ -102,7 +297,11 @@ class BatchWriter:
         part_max_bytes: int = 256 * 1024 * 1024,
         code_version: str = "",
         source_url: str | None = None,
+        slices: int = 1,
+        min_part_bytes: int = MIN_COPY_PART_BYTES,
     ) -> None:
+        if slices < 1:
+            raise ValueError(f"slices must be at least 1, not {slices}")
         self.store = store
         self.key = key
         self.interval_end = interval_end
@@ -110,12 +309,14 @@ class BatchWriter:
         self.part_max_bytes = part_max_bytes
         self.code_version = code_version or f"redfeed {__version__}"
         self.source_url = source_url
+        self.slices = slices
+        self.min_part_bytes = min_part_bytes
         self.attempt = secrets.token_hex(3)
         self.started_at = datetime.now(UTC)
         self.files: list[FileEntry] = []
         self.reject_files: list[FileEntry] = []
-        #: the open part of each stream (``None``: the default stream)
-        self._parts: dict[str | None, JsonLinesObject] = {}
+        #: the open parts of each stream (``None``: the default stream)
+        self._parts: dict[str | None, StreamParts] = {}
         self._rejects: JsonLinesObject | None = None
         self._digest = 0
         self._lineage = {
@@ -174,17 +375,12 @@ class BatchWriter:
         record.update(self._lineage)
         record["_scraped_at"] = isoformat(datetime.now(UTC))
         line = orjson.dumps(record) + b"\n"
-        part = self._parts.get(stream)
-        if part is None:
-            index = sum(1 for f in self.files if f.stream == stream)
-            kind = "part" if stream is None else f"part-{stream}"
-            part = self._parts[stream] = JsonLinesObject(
-                self.store, self.key.part(kind, index, self.attempt), stream
+        parts = self._parts.get(stream)
+        if parts is None:
+            parts = self._parts[stream] = StreamParts(
+                self, stream, slices=self.slices, min_part_bytes=self.min_part_bytes
             )
-        part.write(line)
-        if part.records >= self.part_max_records or part.uncompressed >= self.part_max_bytes:
-            self.files.append(part.commit())
-            del self._parts[stream]
+        self.files += parts.write(line)
 
     def reject(self, reason: str, *, value: Any = None, raw: str | None = None) -> None:
         entry: dict[str, Any] = {"reason": reason, **self._lineage}
@@ -201,8 +397,8 @@ class BatchWriter:
 
     def commit(self) -> Manifest:
         """Close the open parts and write the manifest, which makes the batch exist."""
-        for part in self._parts.values():
-            self.files.append(part.commit())
+        for parts in self._parts.values():
+            self.files += parts.commit()
         self._parts.clear()
         if self._rejects is not None:
             self.reject_files.append(self._rejects.commit())
@@ -229,9 +425,10 @@ class BatchWriter:
     def abort(self) -> None:
         """Abandon the batch: no manifest, so nobody downstream ever sees it. Our own finished
         parts are deleted (best effort); anything left is unreferenced debris."""
-        for part in [*self._parts.values(), self._rejects]:
-            if part is not None:
-                part.abort()
+        for parts in self._parts.values():
+            parts.abort()
+        if self._rejects is not None:
+            self._rejects.abort()
         self._parts.clear()
         self._rejects = None
         for entry in [*self.files, *self.reject_files]:
