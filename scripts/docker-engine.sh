@@ -5,9 +5,12 @@
 set -euo pipefail
 
 need=()
-[ -x /usr/sbin/dockerd ] || need+=(docker.io)
+# An engine and compose installed another way (docker-ce and its compose plugin, as on GitHub's
+# runners) are used as they are: Debian's docker.io would conflict with them.
+[ -x /usr/sbin/dockerd ] || command -v dockerd >/dev/null || need+=(docker.io)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
-command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v docker-compose >/dev/null || /usr/bin/docker compose version >/dev/null 2>&1 \
+  || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   echo "engine: apt-get install ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -75,7 +75,7 @@ CONTENT_TYPES = {
 }
 
 # A Host header we are willing to copy into URLs: a name or IPv4/[IPv6] address, optional port.
-HOST_HEADER = re.compile(r"^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+HOST_HEADER = re.compile(r"^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z")
 
 
 @dataclass(frozen=True)

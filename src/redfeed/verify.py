@@ -31,7 +31,7 @@ from redfeed.errors import ConfigError, ExitCode, RedfeedError
 
 log = logging.getLogger("redfeed.verify")
 
-TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 #: Rows of a partition, and how many of them another run wrote ({table}: a checked name).
 PARTITION_SQL = (
     "SELECT COUNT(*), COALESCE(SUM(CASE WHEN _batch_id = %s THEN 0 ELSE 1 END), 0) "

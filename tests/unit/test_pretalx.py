@@ -438,11 +438,12 @@ def test_the_command_refuses_a_feed_outside_the_spiders_family(
 
 def test_the_shipped_registry_runs_each_event_as_its_own_feed() -> None:
     registry = load_registry(REPO / "dags" / "feeds.yaml")
-    spec = registry.feed(FEED)
-    assert spec.dag_id == "feed_pretalx_europython_2024"
+    spec = registry.feed("pretalx-europython-2026")
+    assert spec.dag_id == "feed_pretalx_europython_2026"
     assert spec.image == "redfeed/scraper-pretalx"
-    assert spec.env["REDFEED_PRETALX_EVENT"] == EVENT
-    assert spec.extract_env()["REDFEED_FEED"] == FEED  # archived under the event's own feed
+    assert spec.env["REDFEED_PRETALX_EVENT"] == "europython-2026"
+    # archived under the event's own feed
+    assert spec.extract_env()["REDFEED_FEED"] == "pretalx-europython-2026"
     assert list(spec.tables) == [t.name for t in tables_for_feed(spec.name)]
     pretalx_feeds = [s for s in registry.feeds if s.image == "redfeed/scraper-pretalx"]
     assert all(family_of(s.name, FEEDS) == "pretalx" for s in pretalx_feeds)

@@ -15,9 +15,9 @@ from redfeed.errors import ConfigError
 
 RAW = "raw"
 MANIFEST = "manifest.json"
-INTERVAL_DIR = re.compile(r"^\d{8}T\d{6}Z$")
+INTERVAL_DIR = re.compile(r"^\d{8}T\d{6}Z\Z")
 #: A stream name (a record's ``_stream``): it becomes part of object keys.
-STREAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+STREAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")
 
 
 def interval_dir(start: datetime) -> str:

@@ -60,9 +60,9 @@ from redfeed.feeds.crawl import fail, fail_and_close
 
 DEFAULT_BASE_URL = "https://pretalx.com"
 #: pretalx's own rule for event slugs (letters, digits, "." and "-", at most 50).
-EVENT_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,49}$")
+EVENT_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,49}\Z")
 #: A key of a translated field: a language code such as "en", "de-formal", "pt_BR".
-LANGUAGE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*\Z")
 #: Never archived, not even inside a quarantined value: personal data the pipeline does not use.
 PERSONAL_FIELDS = frozenset({"email"})
 

@@ -63,8 +63,8 @@ REQUIRED_FIELDS: Final = ("subject", "start_date")
 #: change, not something to overwrite.
 ADDED_FIELDS: Final = frozenset({"year", "source_path", "line"})
 CSV_HEADERS: Final = {"Accept": "text/csv, text/plain;q=0.9, */*;q=0.1"}
-ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-ISO3 = re.compile(r"^[A-Za-z]{3}$")
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+ISO3 = re.compile(r"^[A-Za-z]{3}\Z")
 
 
 def snake_case(name: str) -> str:

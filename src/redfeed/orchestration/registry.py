@@ -34,12 +34,12 @@ IMAGE = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
 )
 #: Warehouse table names as the models spell them (lower-case SQL identifiers).
-TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,99}$")
-CONN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")
-TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,99}$")
-CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?#-]+$")
+TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
+QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,99}\Z")
+CONN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}\Z")
+TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,99}\Z")
+CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?#-]+\Z")
 
 #: Airflow's cron presets (``@once`` and ``None`` are not intervals: feeds need intervals).
 CRON_PRESETS: Mapping[str, str] = {

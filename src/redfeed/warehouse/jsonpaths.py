@@ -57,8 +57,8 @@ INTEGER_RANGES: Final = {
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _INDEX = r"\[(?:0|[1-9][0-9]*)\]"
-_DOT_PATH = re.compile(rf"^\$(?:\.{_NAME}(?:{_INDEX})*)+$")
-_BRACKET_PATH = re.compile(rf"^\$(?:\['[^'\\]+'\](?:{_INDEX})*)+$")
+_DOT_PATH = re.compile(rf"^\$(?:\.{_NAME}(?:{_INDEX})*)+\Z")
+_BRACKET_PATH = re.compile(rf"^\$(?:\['[^'\\]+'\](?:{_INDEX})*)+\Z")
 JSONPATH_STEP = re.compile(rf"\.({_NAME})|\['([^'\\]+)'\]|\[(0|[1-9][0-9]*)\]")
 
 

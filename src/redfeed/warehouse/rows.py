@@ -385,7 +385,11 @@ class RowBuilder:
             # The byte length only matters once the characters could exceed the limit / 4.
             if len(value) * 4 > limit and len(value.encode("utf-8")) > limit:
                 raise Rejection(_too_long(spec, value, limit), spec.name)
-            if "\x00" in value:
+        # NUL characters once every length is checked, as the compiled copy_line does: a record
+        # with several faults gets the same reason from either path (Redshift's and PostgreSQL's).
+        for i, _, spec in self.strings:
+            value = values[i]
+            if value is not None and "\x00" in value:
                 raise Rejection(f"{spec.name}: contains a NUL character", spec.name)
         return values
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import URL
 
 from redfeed.errors import ConfigError, RedfeedError, SourceDataError, TemporaryError
@@ -27,6 +28,18 @@ log = logging.getLogger(__name__)
 #: staged and read back without spilling through the local buffer manager. Allocated on use, at
 #: most this much; settable only before the session's first temporary table, i.e. at connect.
 TEMP_BUFFERS = "256MB"
+#: A server that vanishes without closing its connections (killed with its container, its host
+#: gone, a network partition) never answers again: without these the loader would wait for the
+#: kernel's TCP timeout (~15 min) mid-COPY. Data unacknowledged for tcp_user_timeout (ms) fails
+#: the connection; an idle one (a long statement) is probed. Query parameters of the warehouse URL
+#: with the same names win.
+TCP_LIVENESS = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
 
 
 def conninfo(url: URL) -> str:
@@ -47,9 +60,13 @@ def load_workers() -> int:
 
 def _classify(exc: psycopg.Error, what: str) -> RedfeedError:
     if isinstance(exc, psycopg.errors.LockNotAvailable):
+        # The partition's advisory lock (another load of it) or a lock on a table the load
+        # reads or writes (a migration, a VACUUM FULL, someone's LOCK TABLE).
         return TemporaryError(
-            f"{what}: another session holds the partition's lock past lock_timeout "
-            f"({os.environ.get('REDFEED_LOCK_TIMEOUT', '10min')}); try again later"
+            f"{what}: another session holds a lock this load needs (the partition's load lock "
+            f"or a table lock) past REDFEED_LOCK_TIMEOUT="
+            f"{os.environ.get('REDFEED_LOCK_TIMEOUT', '10min')} ({exc.diag.message_primary}); "
+            "try again later"
         )
     if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
         return ConfigError(f"{what}: {exc} (has `redfeed migrate` run?)")
@@ -72,8 +89,9 @@ class PostgresDestination:
         try:
             # autocommit: every `conn.transaction()` below is a real transaction, not a savepoint
             # of an implicit one (the failure ledger row must commit after the load rolled back).
+            liveness = {k: v for k, v in TCP_LIVENESS.items() if k not in self.url.query}
             conn = psycopg.connect(
-                self.conninfo,
+                make_conninfo(self.conninfo, **liveness),
                 autocommit=True,
                 connect_timeout=15,
                 application_name="redfeed-loader",

@@ -1,0 +1,97 @@
+"""The bad-input corpus (tests/data/bad/corpus.py) through the loader's pre-flight, in-process,
+both ways the loader runs it (rows for Redshift, COPY text from forked workers for PostgreSQL):
+every bad record quarantined whole with its reason, column and line number, every good one
+passed, records in = passed + quarantined. tests/faults/test_bad_input.py does the same through
+the real loader image into PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from redfeed.archive import FileStore
+from redfeed.warehouse.jsonpaths import TableSpec, table_spec
+from redfeed.warehouse.preflight import Preflight, RejectSink
+from redfeed.warehouse.rows import RowBuilder
+from tests.data.bad import corpus
+
+LINEAGE = {
+    "_batch_id": "corpus",
+    "_feed": "confs-tech",
+    "_interval_start": "2024-01-01T00:00:00Z",
+    "_scraped_at": "2024-01-01T00:00:00Z",
+}
+TABLES = {"conferences": table_spec("conferences"), "talks": corpus.NESTED_TABLE}
+
+
+def run_preflight(
+    spec: TableSpec, cases: list[corpus.Case], root: Path, copy_text: bool
+) -> tuple[Preflight, list[dict[str, Any]], int]:
+    store = FileStore(root)
+    lines = [("stdin", n, case.line + b"\n") for n, case in enumerate(cases, start=1)]
+    preflight = Preflight(
+        RowBuilder(spec), lines, RejectSink(store, "rejects.jsonl.gz"), dict(LINEAGE)
+    )
+    if copy_text:
+        passed = sum(chunk.count(b"\n") for chunk in preflight.copy_text(workers=2))
+    else:
+        passed = sum(1 for _ in preflight)
+    preflight.rejects.commit()
+    path = root / "rejects.jsonl.gz"
+    rejects = (
+        [orjson.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+        if path.exists()
+        else []
+    )
+    return preflight, sorted(rejects, key=lambda entry: entry["line"]), passed
+
+
+@pytest.mark.parametrize("copy_text", [False, True], ids=["rows", "copy-text"])
+@pytest.mark.parametrize("table", list(TABLES))
+def test_every_bad_record_is_quarantined_with_its_reason_and_every_good_one_passes(
+    table: str, copy_text: bool, tmp_path: Path
+) -> None:
+    cases = corpus.cases(table)
+    preflight, rejects, passed = run_preflight(TABLES[table], cases, tmp_path, copy_text)
+
+    bad = {n: case for n, case in enumerate(cases, start=1) if not case.good and not case.skipped}
+    good = [case for case in cases if case.good]
+    assert bad, "a corpus without bad records tests nothing"
+    assert [entry["line"] for entry in rejects] == list(bad)
+    for entry in rejects:
+        case = bad[entry["line"]]
+        assert case.reason is not None
+        assert case.reason in entry["reason"], f"{case.name}: {entry['reason']}"
+        assert entry.get("column") == case.column, case.name
+        kept = entry["raw"].encode() if "raw" in entry else None
+        assert kept is None or kept == case.line + b"\n", f"{case.name} is kept whole"
+    assert passed == preflight.rows_valid == len(good)
+    records = sum(1 for _ in corpus.records_of(cases))
+    assert preflight.rows_in == records == passed + preflight.rows_rejected
+
+
+def test_invalid_utf8_is_kept_byte_for_byte(tmp_path: Path) -> None:
+    cases = [case for case in corpus.conference_cases() if case.name == "invalid UTF-8"]
+    _, [entry], _ = run_preflight(TABLES["conferences"], cases, tmp_path, copy_text=False)
+    assert base64.b64decode(entry["raw_base64"]) == cases[0].line + b"\n"
+
+
+def test_the_generator_writes_the_corpus_and_its_expectations(tmp_path: Path) -> None:
+    written = corpus.main([str(tmp_path)])
+    assert written == 0
+    for table in TABLES:
+        cases = corpus.cases(table)
+        lines = (tmp_path / f"{table}.jsonl").read_bytes().split(b"\n")[:-1]
+        assert lines == [case.line for case in cases]
+        expected = orjson.loads((tmp_path / f"{table}.expected.json").read_bytes())
+        assert len(expected) == len(cases)
+        assert {entry["outcome"] for entry in expected.values()} <= {
+            "loaded",
+            "rejected",
+            "skipped",
+        }
