@@ -373,11 +373,14 @@ def _backfill_command(api: Airflow, args: argparse.Namespace) -> int:
 
 
 def _run_command(api: Airflow, args: argparse.Namespace) -> int:
-    """Unpause ``dag_id``, trigger one manual run (no logical date), wait for it, report."""
+    """Unpause ``dag_id``, trigger one manual run, wait for it, report. ``--yesterday``: the run's
+    logical date is yesterday 00:00 UTC (Airflow infers the data interval from the timetable),
+    else it has none."""
     api.wait_healthy(args.timeout)
     api.wait_dag(args.dag_id, args.timeout)
     api.set_paused(args.dag_id, False)
-    run_id = api.trigger(args.dag_id)["dag_run_id"]
+    logical_date = midnight(-1) if args.yesterday else None
+    run_id = api.trigger(args.dag_id, logical_date=logical_date)["dag_run_id"]
     print(f"triggered {args.dag_id} {run_id}", file=sys.stderr)
 
     def finished() -> dict[str, Any] | None:
@@ -401,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("--unpause", nargs="*", default=[], help="more DAGs to unpause")
     run = commands.add_parser("run", help="unpause, trigger one run now, wait, report")
     run.add_argument("dag_id")
+    run.add_argument(
+        "--yesterday", action="store_true", help="logical date: yesterday 00:00 UTC (default none)"
+    )
     args = parser.parse_args(argv)
     user = os.environ.get("REDFEED_AIRFLOW_USER", "admin")
     password = os.environ.get("REDFEED_AIRFLOW_PASSWORD", "")

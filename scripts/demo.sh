@@ -4,9 +4,10 @@
 #   2. compose/.env from compose/.env.example with random secrets, if missing (never overwritten;
 #      empty secrets in an existing file are filled in);
 #   3. docker-compose up -d, then wait until every service is healthy and the one-shots succeeded;
-#   4. REST API (scripts/airflow_api.py): unpause every feed's DAG and backfill its last
-#      $REDFEED_DEMO_DAYS daily intervals (the listing feeds first: home pages read their
-#      batches), wait for the runs; then run redfeed_xref (the conference cross-reference);
+#   4. REST API (scripts/airflow_api.py), for every feed of dags/feeds.yaml: unpause its DAG and
+#      backfill its last $REDFEED_DEMO_DAYS daily intervals, or, for a latest_only feed (a
+#      snapshot of the source as it is now), trigger one run; the others first (home pages read
+#      their batches); wait for the runs; then run redfeed_xref (the conference cross-reference);
 #   5. report: runs and task states, rows per table, the ledger, rejects, the cross-referenced
 #      views, the UI URL and login.
 # A second run reuses the stack, the .env and the runs that exist (the backfill only adds the
@@ -17,8 +18,6 @@ PY=${PY:-$PWD/.venv/bin/python}
 DOCKER=${DOCKER:-/usr/bin/docker}
 DAYS=${REDFEED_DEMO_DAYS:-3}
 WORKERS=${REDFEED_DEMO_WORKERS:-1}
-# In dependency order: homepages reads the latest confs-tech and python-organizers batches.
-DAGS=(feed_confs_tech feed_python_organizers feed_pretalx_europython_2026 feed_homepages)
 export REDFEED_ENV_FILE=${REDFEED_ENV_FILE:-$PWD/compose/.env}
 compose() { scripts/compose.sh "$@"; }
 say() { echo "== $*" >&2; }
@@ -153,10 +152,22 @@ export REDFEED_AIRFLOW_USER REDFEED_AIRFLOW_PASSWORD
 # ---------------------------------------------------------------------------- backfill
 rc=0
 runs=""
-for dag in "${DAGS[@]}"; do
-  say "backfilling $dag over the last $DAYS days through $url/api/v2"
-  out=$("$PY" scripts/airflow_api.py --url "$url" backfill "$dag" --days "$DAYS" \
-    --unpause redfeed_replay redfeed_migrate) || rc=$?
+# "backfill <dag>" or "run <dag>" per feed of the registry, latest_only feeds last.
+mapfile -t plan < <("$PY" -c '
+from redfeed.orchestration.registry import load_registry
+for feed in sorted(load_registry("dags/feeds.yaml").feeds, key=lambda f: f.latest_only):
+    print("run" if feed.latest_only else "backfill", feed.dag_id)
+')
+for step in "${plan[@]}"; do
+  read -r how dag <<<"$step"
+  if [ "$how" = backfill ]; then
+    say "backfilling $dag over the last $DAYS days through $url/api/v2"
+    out=$("$PY" scripts/airflow_api.py --url "$url" backfill "$dag" --days "$DAYS" \
+      --unpause redfeed_replay redfeed_migrate) || rc=$?
+  else
+    say "running $dag (latest_only: one snapshot of the source as it is now)"
+    out=$("$PY" scripts/airflow_api.py --url "$url" run "$dag" --yesterday) || rc=$?
+  fi
   runs+="$dag:"$'\n'"$(echo "${out:-(none)}" | sed 's/^/  /')"$'\n'
 done
 say "cross-referencing the conferences (redfeed_xref)"
@@ -188,9 +199,13 @@ psql -c "SELECT feed, table_name, count(*) FILTER (WHERE status = 'loaded') AS l
                 sum(rows_rejected) AS rejected
          FROM redfeed_loads GROUP BY 1, 2 ORDER BY 1, 2" | sed 's/^/  /'
 echo "Archive (committed batches per feed, records and rejects at extraction):"
-for feed in confs-tech python-organizers pretalx-europython-2026 homepages; do
+for feed in $("$PY" -c '
+from redfeed.orchestration.registry import load_registry
+print(" ".join(f.name for f in load_registry("dags/feeds.yaml").feeds))
+'); do
+  echo "  $feed:"
   compose run --rm -T --entrypoint redfeed archive-init archive batches --feed "$feed" 2>/dev/null |
-    tail -n 2 | sed "s/^/  /" || true
+    sed "s/^/    /" || true
 done
 echo
 echo "Conferences seen by several sources (conference):"

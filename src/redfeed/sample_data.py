@@ -240,8 +240,8 @@ def pretalx_sample(year: int) -> dict[str, Any]:
                 "abstract": f"About {title.lower()}.",
                 "duration": 30,
                 "slot": {
-                    "start": f"{day.isoformat()}T{9 + n}:00:00+02:00",
-                    "end": f"{day.isoformat()}T{9 + n}:30:00+02:00",
+                    "start": f"{day.isoformat()}T{9 + n:02d}:00:00+02:00",
+                    "end": f"{day.isoformat()}T{9 + n:02d}:30:00+02:00",
                     "room": {"en": f"Room {n % 2 + 1}"},
                 },
                 "speakers": [

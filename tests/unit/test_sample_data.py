@@ -108,6 +108,21 @@ def test_every_feed_scrapes_the_sample(tmp_path: Path) -> None:
     assert len(names) == pages["records"] == 4, names
     assert {f"EuroPython {YEAR}", f"EuroPython {YEAR + 1}"} <= set(names)
 
+    # Every archived record passes the loader's pre-flight for its table (the demo loads all).
+    from redfeed.warehouse.jsonpaths import tables_for_feed
+    from redfeed.warehouse.rows import RowBuilder
+
+    reader = Archive(FileStore(archive))
+    for feed in ("confs-tech", "python-organizers", f"pretalx-{event}", "homepages"):
+        batch = reader.latest(feed, _start())
+        assert batch is not None, feed
+        for spec in tables_for_feed(feed):
+            builder = RowBuilder(spec)
+            lines = [line for f in batch.files_of(spec.stream) for line in reader.lines(f)]
+            assert lines, (feed, spec.name)
+            for line in lines:
+                builder.build(line)  # raises Rejection with the reason
+
 
 def _start() -> Any:
     from redfeed.contract import parse_instant
