@@ -42,7 +42,7 @@ def network(docker_client: docker.DockerClient) -> Iterator[Network]:
         yield net
 
 
-def _wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -89,7 +89,7 @@ def s3(network: Network) -> Iterator[LocalS3]:
     )
     with container:
         host = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(9000)}"
-        _wait_http(host + "/moto-api/")
+        wait_http(host + "/moto-api/")
         local = LocalS3(host, "http://s3:9000")
         local.client().create_bucket(Bucket=BUCKET)
         yield local
@@ -118,7 +118,7 @@ def start_mirror(network: Network) -> Iterator[Callable[..., str]]:
         container.start()
         started.append(container)
         host = container.get_container_host_ip()
-        _wait_http(f"http://{host}:{container.get_exposed_port(8000)}/")
+        wait_http(f"http://{host}:{container.get_exposed_port(8000)}/")
         return f"http://{alias}:8000"
 
     yield start

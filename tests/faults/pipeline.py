@@ -15,8 +15,6 @@ import contextlib
 import gzip
 import secrets
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,7 +33,14 @@ from redfeed.archive import Archive, BatchKey, BatchWriter, Manifest, S3Store
 from redfeed.contract import parse_instant
 from redfeed.warehouse import migrate
 from redfeed.warehouse.jsonpaths import load_columns
-from tests.docker_env import BUCKET, LocalS3, ScraperRun, last_json_line, start_scraper
+from tests.docker_env import (
+    BUCKET,
+    LocalS3,
+    ScraperRun,
+    last_json_line,
+    start_scraper,
+    wait_http,
+)
 
 S3_ALIAS = "s3-faults"
 WAREHOUSE_ALIAS = "warehouse-faults"
@@ -45,20 +50,6 @@ TEMPLATE_DB = "redfeed_template"
 LINEAGE = ("_batch_id", "_feed", "_interval_start", "_scraped_at")
 #: Fast, bounded retries: a fault test waits for the outcome, not for production's patience.
 QUICK_AWS = {"AWS_MAX_ATTEMPTS": "2"}
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return  # it answered
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 @dataclass

@@ -7,9 +7,6 @@ conferences. Known cases from the fixtures are checked by name."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -23,38 +20,13 @@ from redfeed.archive import BatchKey, BatchWriter, FileStore
 from redfeed.cli import main as cli_main
 from redfeed.mirror import MirrorServer
 from redfeed.warehouse import migrate
+from tests.extraction import extract
 from tests.homepage_site import INTERVAL_END, INTERVAL_START, JAPANESE_NAME, build_site
 from tests.pretalx_api import EVENT, fixture_speakers, fixture_talks, write_instance
 
 START, END = INTERVAL_START.isoformat(), INTERVAL_END.isoformat()
+INTERVAL = (START, END)
 PRETALX_FEED = f"pretalx-{EVENT}"
-
-
-def extract(
-    archive: Path, feed: str, spider: str, source_url: str, run_id: str, **extra: str
-) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDFEED_")}
-    env.update(
-        REDFEED_FEED=feed,
-        REDFEED_RUN_ID=run_id,
-        REDFEED_ARCHIVE_URL=archive.as_uri(),
-        REDFEED_SOURCE_URL=source_url,
-        REDFEED_INTERVAL_START=START,
-        REDFEED_INTERVAL_END=END,
-        REDFEED_DOWNLOAD_DELAY="0",
-        **extra,
-    )
-    crawl = [sys.executable, "-m", "redfeed.feeds.crawl", spider]
-    done = subprocess.run(
-        [sys.executable, "-m", "redfeed.cli", "extract", "--", *crawl],
-        env=env,
-        capture_output=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
-    summary: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
-    return summary
 
 
 @pytest.fixture
@@ -91,20 +63,30 @@ def test_four_feeds_resolve_into_one_conference_dimension(
     archive = tmp_path / "archive"
     batches: list[tuple[str, str]] = []
     with MirrorServer(confs_tech_dir) as mirror:
-        extract(archive, "confs-tech", "confs-tech", mirror.url, "ct-1")
+        extract(archive, "confs-tech", "confs-tech", mirror.url, "ct-1", INTERVAL)
         batches.append(("confs-tech", "ct-1"))
     with MirrorServer(python_organizers_dir) as mirror:
-        extract(archive, "python-organizers", "python-organizers", mirror.url, "po-1")
+        extract(archive, "python-organizers", "python-organizers", mirror.url, "po-1", INTERVAL)
         batches.append(("python-organizers", "po-1"))
     instance = write_instance(
         tmp_path / "pretalx", fixture_talks(pretalx_dir), fixture_speakers(pretalx_dir)
     )
     with MirrorServer(instance) as mirror:
-        extract(archive, PRETALX_FEED, "pretalx", mirror.url, "px-1", REDFEED_PRETALX_EVENT=EVENT)
+        extract(
+            archive,
+            PRETALX_FEED,
+            "pretalx",
+            mirror.url,
+            "px-1",
+            INTERVAL,
+            REDFEED_PRETALX_EVENT=EVENT,
+        )
         batches.append((PRETALX_FEED, "px-1"))
     site = build_site(tmp_path / "web", confs_tech_dir)
     with MirrorServer(site.root) as mirror:
-        extract(archive, "homepages", "homepages", mirror.url, "hp-1", REDFEED_RETRY_TIMES="0")
+        extract(
+            archive, "homepages", "homepages", mirror.url, "hp-1", INTERVAL, REDFEED_RETRY_TIMES="0"
+        )
         batches.append(("homepages", "hp-1"))
 
     migrate.upgrade(fresh_warehouse_url)

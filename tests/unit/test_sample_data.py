@@ -5,46 +5,21 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from redfeed.archive import Archive, FileStore
 from redfeed.mirror import MirrorServer
 from redfeed.sample_data import write_sample
+from tests.extraction import extract as run_extract
 
 YEAR = date.today().year
 START, END = f"{YEAR}-06-01T00:00:00Z", f"{YEAR}-06-02T00:00:00Z"
 
 
-def extract(archive: Path, feed: str, spider: str, source_url: str, **extra: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDFEED_")}
-    env.update(
-        REDFEED_FEED=feed,
-        REDFEED_RUN_ID=f"{feed}-1",
-        REDFEED_ARCHIVE_URL=archive.as_uri(),
-        REDFEED_SOURCE_URL=source_url,
-        REDFEED_INTERVAL_START=START,
-        REDFEED_INTERVAL_END=END,
-        REDFEED_DOWNLOAD_DELAY="0",
-        **extra,
-    )
-    crawl = [sys.executable, "-m", "redfeed.feeds.crawl", spider]
-    done = subprocess.run(
-        [sys.executable, "-m", "redfeed.cli", "extract", "--", *crawl],
-        env=env,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
-    summary: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
-    return summary
+def extract(archive: Path, feed: str, spider: str, source_url: str, **extra: str) -> Any:
+    return run_extract(archive, feed, spider, source_url, f"{feed}-1", (START, END), **extra)
 
 
 def test_every_feed_scrapes_the_sample(tmp_path: Path) -> None:

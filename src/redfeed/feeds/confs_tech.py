@@ -20,13 +20,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-import scrapy
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from redfeed.contract import Settings
 from redfeed.errors import ConfigError, RedfeedError, SourceDataError, TemporaryError
+from redfeed.feeds.api import ApiSpider
 from redfeed.feeds.crawl import fail, fail_and_close
 from redfeed.feeds.middlewares import is_rate_limited
 
@@ -83,31 +83,16 @@ def http_error(response: Response, has_token: bool) -> RedfeedError:
     return TemporaryError(where)
 
 
-class ConfsTechSpider(scrapy.Spider):
+class ConfsTechSpider(ApiSpider):
     name = "confs-tech"
-    custom_settings = {  # noqa: RUF012 - Scrapy's documented class attribute
-        # api.github.com/robots.txt disallows everything: it addresses crawlers of web pages.
-        # This spider is a client of GitHub's documented REST API (a few requests per run, named
-        # by USER_AGENT, throttled, rate limits honoured), which robots.txt does not govern.
-        "ROBOTSTXT_OBEY": False,
-    }
+    default_base_url = DEFAULT_BASE_URL
 
     def __init__(self, *args: Any, config: Settings, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.config = config
-        self.base_url = (config.source_url or DEFAULT_BASE_URL).rstrip("/")
-        self.token = config.extra.get("REDFEED_SOURCE_TOKEN", "").strip() or None
+        super().__init__(*args, config=config, **kwargs)
         self.years = years_for(config.interval_start, config.interval_end, config.years_ahead)
         self._probed = False
 
     # -- requests ---------------------------------------------------------------------------
-
-    def _headers(self, url: str, base: dict[str, str]) -> dict[str, str]:
-        headers = dict(base)
-        # The token goes only to the API's own host, never to wherever a listing points.
-        if self.token and urlsplit(url).netloc == urlsplit(self.base_url).netloc:
-            headers["Authorization"] = f"Bearer {self.token}"
-        return headers
 
     def _listing(self, url: str, callback: Any, **cb_kwargs: Any) -> Request:
         return Request(

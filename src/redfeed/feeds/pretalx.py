@@ -48,13 +48,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-import scrapy
 from scrapy.http import JsonRequest, Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from redfeed.contract import Settings
 from redfeed.errors import ConfigError, RedfeedError, SourceDataError, TemporaryError
+from redfeed.feeds.api import ApiSpider
 from redfeed.feeds.confs_tech import json_type, reject
 from redfeed.feeds.crawl import fail, fail_and_close
 
@@ -182,17 +182,13 @@ def http_error(response: Response) -> RedfeedError:
     return TemporaryError(where)
 
 
-class PretalxSpider(scrapy.Spider):
+class PretalxSpider(ApiSpider):
     name = "pretalx"
-    custom_settings = {  # noqa: RUF012 - Scrapy's documented class attribute
-        # A client of pretalx's documented REST API (a few requests per run, named by
-        # USER_AGENT, throttled, Retry-After honoured): robots.txt addresses crawlers of pages.
-        "ROBOTSTXT_OBEY": False,
-    }
+    default_base_url = DEFAULT_BASE_URL
+    token_scheme = "Token"  # noqa: S105 - pretalx's HTTP auth scheme, not a secret
 
     def __init__(self, *args: Any, config: Settings, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.config = config
+        super().__init__(*args, config=config, **kwargs)
         event = config.extra.get("REDFEED_PRETALX_EVENT", "").strip()
         if not event:
             raise ConfigError("REDFEED_PRETALX_EVENT is not set: name the event (its slug)")
@@ -202,9 +198,7 @@ class PretalxSpider(scrapy.Spider):
                 "(letters, digits, '.' and '-', at most 50)"
             )
         self.event = event
-        self.base_url = (config.source_url or DEFAULT_BASE_URL).rstrip("/")
         self.api_url = f"{self.base_url}/api/events/{event}/"
-        self.token = config.extra.get("REDFEED_SOURCE_TOKEN", "").strip() or None
         #: every page URL requested, to refuse a ``next`` link that loops
         self.requested: set[str] = set()
         #: codes seen per stream, to quarantine duplicates
@@ -215,14 +209,10 @@ class PretalxSpider(scrapy.Spider):
     def _request(
         self, url: str, callback: Any, meta: dict[str, Any] | None = None, **cb_kwargs: Any
     ) -> JsonRequest:
-        headers: dict[str, str] = {}
-        # The token goes only to the instance's own host.
-        if self.token and urlsplit(url).netloc == urlsplit(self.base_url).netloc:
-            headers["Authorization"] = f"Token {self.token}"
         self.requested.add(url)
         return JsonRequest(
             url,
-            headers=headers,
+            headers=self._headers(url, {}),
             callback=callback,
             errback=self.on_error,
             cb_kwargs=cb_kwargs,

@@ -32,13 +32,13 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
-import scrapy
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from redfeed.contract import Settings
 from redfeed.errors import ConfigError, SourceDataError, TemporaryError
+from redfeed.feeds.api import ApiSpider
 from redfeed.feeds.confs_tech import API_HEADERS, http_error, json_type, reject, years_for
 from redfeed.feeds.crawl import fail, fail_and_close
 
@@ -234,28 +234,13 @@ def parse_year_file(body: bytes, year: int, source_path: str) -> Iterator[dict[s
         yield record
 
 
-class PythonOrganizersSpider(scrapy.Spider):
+class PythonOrganizersSpider(ApiSpider):
     name = "python-organizers"
-    custom_settings = {  # noqa: RUF012 - Scrapy's documented class attribute
-        # As confs-tech: a client of GitHub's documented REST API (a few requests per run,
-        # named by USER_AGENT, throttled, rate limits honoured), which robots.txt (addressed to
-        # crawlers of web pages, and disallowing everything on api.github.com) does not govern.
-        "ROBOTSTXT_OBEY": False,
-    }
+    default_base_url = DEFAULT_BASE_URL
 
     def __init__(self, *args: Any, config: Settings, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.config = config
-        self.base_url = (config.source_url or DEFAULT_BASE_URL).rstrip("/")
-        self.token = config.extra.get("REDFEED_SOURCE_TOKEN", "").strip() or None
+        super().__init__(*args, config=config, **kwargs)
         self.years = years_for(config.interval_start, config.interval_end, config.years_ahead)
-
-    def _headers(self, url: str, base: dict[str, str]) -> dict[str, str]:
-        headers = dict(base)
-        # The token goes only to the API's own host, never to wherever a listing points.
-        if self.token and urlsplit(url).netloc == urlsplit(self.base_url).netloc:
-            headers["Authorization"] = f"Bearer {self.token}"
-        return headers
 
     async def start(self) -> AsyncIterator[Request]:
         self.logger.info("listing %s for years %s", self.base_url, ", ".join(map(str, self.years)))
