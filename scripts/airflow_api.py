@@ -374,12 +374,14 @@ def _backfill_command(api: Airflow, args: argparse.Namespace) -> int:
 
 def _run_command(api: Airflow, args: argparse.Namespace) -> int:
     """Unpause ``dag_id``, trigger one manual run, wait for it, report. ``--yesterday``: the run's
-    logical date is yesterday 00:00 UTC (Airflow infers the data interval from the timetable),
-    else it has none."""
+    logical date is yesterday 12:00 UTC (Airflow infers the data interval from the timetable:
+    the last complete one), else it has none."""
     api.wait_healthy(args.timeout)
     api.wait_dag(args.dag_id, args.timeout)
     api.set_paused(args.dag_id, False)
-    logical_date = midnight(-1) if args.yesterday else None
+    # Noon: unpausing a DAG creates a scheduled run whose logical date may be midnight, and
+    # logical dates are unique per DAG.
+    logical_date = midnight(-1) + timedelta(hours=12) if args.yesterday else None
     run_id = api.trigger(args.dag_id, logical_date=logical_date)["dag_run_id"]
     print(f"triggered {args.dag_id} {run_id}", file=sys.stderr)
 
@@ -405,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="unpause, trigger one run now, wait, report")
     run.add_argument("dag_id")
     run.add_argument(
-        "--yesterday", action="store_true", help="logical date: yesterday 00:00 UTC (default none)"
+        "--yesterday", action="store_true", help="logical date: yesterday 12:00 UTC (default none)"
     )
     args = parser.parse_args(argv)
     user = os.environ.get("REDFEED_AIRFLOW_USER", "admin")

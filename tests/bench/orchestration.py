@@ -127,6 +127,9 @@ class Backfill:
     #: connections to the metadata DB at the busiest sample, by compose service
     db_connections: dict[str, int]
     load_average: float
+    #: peak memory (MiB) per compose service during the backfill, from `docker stats` samples;
+    #: the task containers DockerOperator starts are one entry (the largest of them)
+    memory_mib: dict[str, float]
 
     @property
     def peak_db_connections(self) -> int:
@@ -460,11 +463,31 @@ def backfill(
             found[service] = found.get(service, 0) + int(count)
         return found
 
+    prefix = f"{stack.project}_"
+
+    def memory() -> dict[str, float]:
+        out = subprocess.run(
+            [DOCKER, "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        found: dict[str, float] = {}
+        for line in out.splitlines():
+            name, _, usage = line.partition("\t")
+            if name.startswith(prefix):  # <project>_<service>_<index>
+                service = name.removeprefix(prefix).rsplit("_", 1)[0]
+            else:
+                service = "task containers (largest)"
+            found[service] = max(found.get(service, 0.0), mebibytes(usage.split("/")[0]))
+        return found
+
     load_average = os.getloadavg()[0]
     busy0, total0 = cpu_counters()
     started = datetime.now(UTC)
     began = time.monotonic()
-    with sampling(connections) as samples:
+    with sampling(connections) as samples, sampling(memory, every=3.0) as memory_samples:
         for dag_id in dags:
             api.backfill(dag_id, days[0], days[-1], max_active_runs=BACKFILL_ACTIVE_RUNS)
         expected = len(dags) * len(days)
@@ -499,7 +522,20 @@ def backfill(
         cpu_busy=(busy1 - busy0) / max(1, total1 - total0),
         db_connections=max(samples, key=lambda c: sum(c.values()), default={}),
         load_average=load_average,
+        memory_mib={
+            service: max(sample.get(service, 0.0) for sample in memory_samples)
+            for service in {name for sample in memory_samples for name in sample}
+        },
     )
+
+
+def mebibytes(usage: str) -> float:
+    """`docker stats`' memory figure ("512KiB", "123.4MiB", "1.2GiB") in MiB."""
+    usage = usage.strip()
+    for unit, factor in (("KiB", 1 / 1024), ("MiB", 1.0), ("GiB", 1024.0), ("B", 1 / 2**20)):
+        if usage.endswith(unit):
+            return float(usage.removesuffix(unit)) * factor
+    raise ValueError(f"not a docker stats memory figure: {usage!r}")
 
 
 def metadata_numbers(stack: Stack) -> dict[str, Any]:
@@ -753,6 +789,21 @@ def render(report: Report) -> str:
         by_service = sorted(b.db_connections.items(), key=lambda kv: (-kv[1], kv[0]))
         return ", ".join(f"{service} {n}" for service, n in by_service)
 
+    services = sorted({s for b in report.backfills for s in b.memory_mib})
+    lines += [
+        "",
+        "Peak memory per service during the backfills (MiB, `docker stats` every 3 s; a "
+        "service scaled to two containers counts its largest):",
+        "",
+        "| service | " + " | ".join(f"{b.workers} worker(s)" for b in report.backfills) + " |",
+        "|---|" + "---:|" * len(report.backfills),
+        *(
+            f"| {service} | "
+            + " | ".join(f"{b.memory_mib.get(service, 0.0):.0f}" for b in report.backfills)
+            + " |"
+            for service in services
+        ),
+    ]
     lines += [
         "",
         f"Speed-up with 2 workers: **{speedup:.2f}x** (wall with 1 worker / wall with 2). "

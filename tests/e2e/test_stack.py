@@ -335,6 +335,79 @@ def test_task_is_retried_on_the_other_worker_when_its_worker_dies(
     reconcile(stack)
 
 
+def test_the_same_interval_triggered_twice_at_once_holds_one_batch(
+    stack: Stack, api: Airflow, days: list[datetime]
+) -> None:
+    """Two runs of one interval at once: two batches are archived, the loads serialize on the
+    partition's lock, and the partition ends up holding exactly one of them, as the ledger says.
+    A run whose batch lost the race fails with a clear reason (its older batch is refused, or
+    its verify finds the partition holds the other run): never a mix of both."""
+    stack.compose("up", "-d", "--scale", "airflow-worker=2")  # the killed worker comes back
+    stack.wait_healthy(timeout=180)
+    start = days[0] - timedelta(days=3)
+    interval = (start, start + timedelta(days=1))
+    stamp = int(time.time())
+    # Airflow keeps logical dates unique per DAG: the second run is one second later, with
+    # the same data interval (what the tasks use), e.g. a manual run beside a scheduled one.
+    run_ids = [
+        api.trigger(DAG, run_id=f"e2e_twice_{side}_{stamp}",
+                    logical_date=start + timedelta(seconds=offset),
+                    data_interval=interval)["dag_run_id"]
+        for side, offset in (("a", 0), ("b", 1))
+    ]  # fmt: skip
+    runs = api.wait_runs(DAG, run_ids=run_ids, timeout=400)
+    outcome = {r["dag_run_id"]: states(api, DAG, r["dag_run_id"]) for r in runs}
+    assert any(r["state"] == "success" for r in runs), outcome
+    for run in runs:
+        if run["state"] != "success":
+            tasks = outcome[run["dag_run_id"]]
+            assert tasks["extract"] == "success", outcome
+            assert (tasks["load"], tasks["verify"]) in (
+                ("failed", "upstream_failed"),
+                ("success", "failed"),
+            ), outcome
+
+    [(_, batch, rows)] = [s for s in snapshots(stack) if s[0] == day(start)]
+    assert batch in run_ids
+    assert rows == expected_rows(stack, start)
+    refused = stack.sql(
+        "SELECT run_id, error FROM redfeed_loads WHERE status = 'failed' "
+        f"AND interval_start = '{day(start)}'"
+    )
+    assert all("older" in error or "REDFEED_REPLAY" in error for _, error in refused), refused
+    reconcile(stack)
+    stack.log.append(f"same interval twice at once: {outcome}")
+
+
+def test_the_scheduler_restarted_during_a_backfill_changes_nothing(
+    stack: Stack, api: Airflow, days: list[datetime]
+) -> None:
+    """The scheduler restarts while a backfill runs: the backfill resumes and every interval
+    ends up with exactly its one batch."""
+    first, last = days[0] - timedelta(days=7), days[0] - timedelta(days=5)
+    api.backfill(DAG, first, last, max_active_runs=3)
+
+    def running() -> bool | None:
+        runs = api.dag_runs(DAG, start=first, end=last)
+        return True if any(r["state"] == "running" for r in runs) else None
+
+    wait_for("a backfill run to start", running, timeout=180)
+    restarted_at = time.monotonic()
+    stack.compose("restart", "-t", "10", "airflow-scheduler")
+    runs = api.wait_runs(DAG, start=first, end=last, expect=3, timeout=600)
+    stack.log.append(
+        f"scheduler restarted mid-backfill: runs done {time.monotonic() - restarted_at:.0f}s later"
+    )
+    assert [r["state"] for r in runs] == ["success"] * 3, [
+        (r["dag_run_id"], states(api, DAG, r["dag_run_id"])) for r in runs
+    ]
+    for run in runs:
+        interval = datetime.fromisoformat(run["logical_date"])
+        found = [s for s in snapshots(stack) if s[0] == day(interval)]
+        assert found == [(day(interval), run["dag_run_id"], expected_rows(stack, interval))]
+    reconcile(stack)
+
+
 def test_every_feed_then_the_cross_reference(
     stack: Stack, api: Airflow, days: list[datetime]
 ) -> None:
@@ -344,14 +417,29 @@ def test_every_feed_then_the_cross_reference(
     stack.compose("up", "-d", "--scale", "airflow-worker=2")  # the killed worker comes back
     stack.wait_healthy(timeout=180)
     began = time.monotonic()
-    others = ["feed_python_organizers", "feed_pretalx_europython_2026", "feed_homepages"]
-    for dag_id in others:
-        api.wait_dag(dag_id, timeout=60)
-        api.set_paused(dag_id, False)
-        api.backfill(dag_id, days[-1], days[-1], max_active_runs=1)
-        [run] = api.wait_runs(dag_id, start=days[-1], end=days[-1], expect=1, timeout=300)
-        assert run["state"] == "success", (dag_id, states(api, dag_id, run["dag_run_id"]))
-        assert states(api, dag_id, run["dag_run_id"]) == dict.fromkeys(FEED_TASKS, "success")
+    from redfeed.orchestration.registry import load_registry
+
+    # As make demo does: the listing feeds first (home pages read their batches); a latest_only
+    # feed gets one manual run for yesterday (its backfill runs of past intervals would skip).
+    feeds = sorted(
+        (f for f in load_registry(stack.dags_dir / "feeds.yaml").feeds if f.dag_id != DAG),
+        key=lambda f: f.latest_only,
+    )
+    assert [f.name for f in feeds][:1] == ["python-organizers"]
+    for feed in feeds:
+        api.wait_dag(feed.dag_id, timeout=60)
+        api.set_paused(feed.dag_id, False)
+        if feed.latest_only:
+            # Noon: a logical date no scheduled run has (unpausing creates one for midnight).
+            noon = days[-1] + timedelta(hours=12)
+            run_id = api.trigger(feed.dag_id, logical_date=noon)["dag_run_id"]
+            [run] = api.wait_runs(feed.dag_id, run_ids=[run_id], timeout=300)
+        else:
+            api.backfill(feed.dag_id, days[-1], days[-1], max_active_runs=1)
+            [run] = api.wait_runs(feed.dag_id, start=days[-1], end=days[-1], expect=1, timeout=300)
+        tasks = states(api, feed.dag_id, run["dag_run_id"])
+        assert run["state"] == "success", (feed.dag_id, tasks)
+        assert {t: tasks[t] for t in FEED_TASKS} == dict.fromkeys(FEED_TASKS, "success")
 
     api.set_paused("redfeed_xref", False)
     run_id = api.trigger("redfeed_xref")["dag_run_id"]
@@ -437,5 +525,5 @@ def test_no_secret_reaches_logs_xcoms_rendered_fields_or_the_archive(
                 body = gzip.decompress(body)
             objects += 1
             assert not [c for c in canaries if c.encode() in body], item["Key"]
-    assert objects > 20
+    assert objects >= 10
     stack.log.append(f"secret canaries: {scanned} TI/XCom documents, {objects} objects clean")
