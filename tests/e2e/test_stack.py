@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.e2e.stack import DOCKER, Airflow, Stack, wait_for
+from tests.e2e.stack import DOCKER, REPO, Airflow, Stack, wait_for
 
 DAG = "feed_confs_tech"
 REPLAY = "redfeed_replay"
@@ -384,6 +384,14 @@ def test_the_scheduler_restarted_during_a_backfill_changes_nothing(
 ) -> None:
     """The scheduler restarts while a backfill runs: the backfill resumes and every interval
     ends up with exactly its one batch."""
+    # The registry as shipped again (the latest_only step above switched the feeds).
+    (stack.dags_dir / "feeds.yaml").write_text((REPO / "dags" / "feeds.yaml").read_text())
+
+    def reparsed() -> bool | None:
+        tasks = api.get(f"dags/{DAG}/tasks")["tasks"]
+        return None if any(t["task_id"] == "latest_only" for t in tasks) else True
+
+    wait_for("the DAG re-parsed without latest_only", reparsed, timeout=120, interval=2)
     first, last = days[0] - timedelta(days=7), days[0] - timedelta(days=5)
     api.backfill(DAG, first, last, max_active_runs=3)
 
@@ -401,6 +409,8 @@ def test_the_scheduler_restarted_during_a_backfill_changes_nothing(
     assert [r["state"] for r in runs] == ["success"] * 3, [
         (r["dag_run_id"], states(api, DAG, r["dag_run_id"])) for r in runs
     ]
+    for run in runs:
+        assert states(api, DAG, run["dag_run_id"]) == dict.fromkeys(FEED_TASKS, "success")
     for run in runs:
         interval = datetime.fromisoformat(run["logical_date"])
         found = [s for s in snapshots(stack) if s[0] == day(interval)]
