@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -15,7 +14,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,40 +31,13 @@ from redfeed.feeds.registry import FEEDS, spider_class
 from redfeed.feeds.settings import for_run
 from redfeed.mirror import MirrorServer
 from tests.records import confs_tech_records
+from tests.spider_run import FAST, run_spider
+from tests.spider_run import SpiderRun as Run
 
 #: Fast but otherwise production settings: no politeness delay, tiny backoff, two retries.
-FAST = {
-    "REDFEED_DOWNLOAD_DELAY": "0",
-    "REDFEED_RETRY_TIMES": "2",
-    "REDFEED_RETRY_BACKOFF_BASE": "0.05",
-    "REDFEED_RETRY_BACKOFF_MAX": "0.2",
-}
 ONE_YEAR = {"REDFEED_INTERVAL_START": "2024-03-01T00:00:00Z"}  # end: +1 day
 PYTHON_2024 = "/conferences/2024/python.json"
 ADDED = {"topic", "year", "sourcePath"}
-
-
-@dataclass
-class Run:
-    code: int
-    records: list[dict[str, Any]]
-    stderr: str
-    seconds: float
-
-    @property
-    def stats(self) -> dict[str, Any]:
-        found = re.findall(r"finished: exit \d+ .*; stats (\{.*\})$", self.stderr, re.M)
-        assert found, f"no final stats line in stderr:\n{self.stderr[-3000:]}"
-        stats: dict[str, Any] = json.loads(found[-1])
-        return stats
-
-    @property
-    def data(self) -> list[dict[str, Any]]:
-        return [record for record in self.records if "_reject" not in record]
-
-    @property
-    def rejects(self) -> list[dict[str, Any]]:
-        return [record["_reject"] for record in self.records if "_reject" in record]
 
 
 def scrape(source_url: str, feed: str = "confs-tech", **env: str) -> Run:
@@ -76,23 +47,7 @@ def scrape(source_url: str, feed: str = "confs-tech", **env: str) -> Run:
     environment.update(ONE_YEAR)
     environment["REDFEED_SOURCE_URL"] = source_url
     environment.update(env)
-    started = time.monotonic()
-    process = subprocess.run(
-        [sys.executable, "-m", "redfeed.feeds.crawl", feed],
-        env=environment,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    stdout = process.stdout
-    assert not stdout or stdout.endswith(b"\n"), "stdout does not end with a newline"
-    records = []
-    for number, line in enumerate(stdout.split(b"\n")[:-1], 1):
-        record = json.loads(line)  # anything but a JSON object per line fails the test
-        assert isinstance(record, dict), f"stdout line {number} is not an object: {line[:200]!r}"
-        records.append(record)
-    return Run(process.returncode, records, process.stderr.decode(errors="replace"), seconds)
+    return run_spider(feed, environment)
 
 
 def expected_records(root: Path, years: Iterable[int]) -> Counter[str]:

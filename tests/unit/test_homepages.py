@@ -9,10 +9,7 @@ import gzip
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,7 @@ from redfeed.feeds.homepages import (
 from redfeed.feeds.registry import spider_class
 from redfeed.mirror import MirrorServer
 from redfeed.warehouse.jsonpaths import load_columns, tables_for_feed
+from tests import spider_run
 from tests.homepage_site import (
     EXPLICIT_URL,
     INTERVAL_END,
@@ -49,14 +47,10 @@ from tests.homepage_site import (
     robots_fault,
     write_confs_tech_batch,
 )
+from tests.spider_run import SpiderRun as Run
+from tests.spider_run import run_spider
 
-FAST = {
-    "REDFEED_DOWNLOAD_DELAY": "0",
-    "REDFEED_RETRY_TIMES": "2",
-    "REDFEED_RETRY_BACKOFF_BASE": "0.05",
-    "REDFEED_RETRY_BACKOFF_MAX": "0.2",
-    "REDFEED_CONCURRENCY_PER_HOST": "2",
-}
+FAST = {**spider_run.FAST, "REDFEED_CONCURRENCY_PER_HOST": "2"}
 PAGE = "https://conf.example.org/2024/"
 
 
@@ -386,28 +380,6 @@ def test_the_latest_overlapping_batch_of_each_feed_is_read(tmp_path: Path) -> No
 # -- the spider against the mirror -----------------------------------------------------------
 
 
-@dataclass
-class Run:
-    code: int
-    records: list[dict[str, Any]]
-    stderr: str
-
-    @property
-    def stats(self) -> dict[str, Any]:
-        found = re.findall(r"finished: exit \d+ .*; stats (\{.*\})$", self.stderr, re.M)
-        assert found, f"no final stats line in stderr:\n{self.stderr[-3000:]}"
-        stats: dict[str, Any] = json.loads(found[-1])
-        return stats
-
-    @property
-    def data(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if "_reject" not in r]
-
-    @property
-    def rejects(self) -> list[dict[str, Any]]:
-        return [r["_reject"] for r in self.records if "_reject" in r]
-
-
 def scrape(archive: Path | None, source_url: str, **env: str) -> Run:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("REDFEED_")}
     environment.update(FAST)
@@ -417,16 +389,7 @@ def scrape(archive: Path | None, source_url: str, **env: str) -> Run:
     if archive is not None:
         environment["REDFEED_ARCHIVE_URL"] = archive.as_uri()
     environment.update(env)
-    process = subprocess.run(
-        [sys.executable, "-m", "redfeed.feeds.crawl", "homepages"],
-        env=environment,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    records = [json.loads(line) for line in process.stdout.splitlines()]
-    assert all(isinstance(r, dict) for r in records)
-    return Run(process.returncode, records, process.stderr.decode(errors="replace"))
+    return run_spider("homepages", environment, timeout=120)
 
 
 @pytest.fixture

@@ -7,13 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
-import subprocess
-import sys
-import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,44 +30,13 @@ from tests.pretalx_api import (
     fixture_talks,
     write_instance,
 )
+from tests.spider_run import FAST, run_spider
+from tests.spider_run import SpiderRun as Run
 
-FAST = {
-    "REDFEED_DOWNLOAD_DELAY": "0",
-    "REDFEED_RETRY_TIMES": "2",
-    "REDFEED_RETRY_BACKOFF_BASE": "0.05",
-    "REDFEED_RETRY_BACKOFF_MAX": "0.2",
-}
 REPO = Path(__file__).resolve().parents[2]
 FEED = f"pretalx-{EVENT}"
 TALKS_PATH = f"/api/events/{EVENT}/talks/"
 SPEAKERS_PATH = f"/api/events/{EVENT}/speakers/"
-
-
-@dataclass
-class Run:
-    code: int
-    records: list[dict[str, Any]]
-    stdout: bytes
-    stderr: str
-    seconds: float
-
-    @property
-    def stats(self) -> dict[str, Any]:
-        found = re.findall(r"finished: exit \d+ .*; stats (\{.*\})$", self.stderr, re.M)
-        assert found, f"no final stats line in stderr:\n{self.stderr[-3000:]}"
-        stats: dict[str, Any] = json.loads(found[-1])
-        return stats
-
-    def stream(self, name: str) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("_stream") == name]
-
-    @property
-    def streams(self) -> Counter[str]:
-        return Counter(r["_stream"] for r in self.records if "_stream" in r)
-
-    @property
-    def rejects(self) -> list[dict[str, Any]]:
-        return [r["_reject"] for r in self.records if "_reject" in r]
 
 
 def scrape(source_url: str, **env: str) -> Run:
@@ -87,23 +50,7 @@ def scrape(source_url: str, **env: str) -> Run:
         REDFEED_INTERVAL_START="2024-07-01",
     )
     environment.update(env)
-    started = time.monotonic()
-    process = subprocess.run(
-        [sys.executable, "-m", "redfeed.feeds.crawl", "pretalx"],
-        env=environment,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    assert not process.stdout or process.stdout.endswith(b"\n")
-    records = []
-    for line in process.stdout.split(b"\n")[:-1]:
-        record = json.loads(line)
-        assert isinstance(record, dict), line[:200]
-        records.append(record)
-    stderr = process.stderr.decode(errors="replace")
-    return Run(process.returncode, records, process.stdout, stderr, seconds)
+    return run_spider("pretalx", environment)
 
 
 @pytest.fixture
@@ -305,8 +252,7 @@ def test_a_next_link_loop_is_a_data_error_not_a_hang(mirror: MirrorServer) -> No
     run = scrape(mirror.url)
     assert run.code == ExitCode.DATA_ERROR, run.stderr[-3000:]
     assert "a page already read (a loop)" in run.stats["redfeed/error"]
-    assert mirror.requests[TALKS_PATH] == 2
-    assert run.seconds < 20
+    assert mirror.requests[TALKS_PATH] == 2  # read twice, then refused: no third request
 
 
 def test_a_next_link_to_another_host_is_a_data_error(mirror: MirrorServer) -> None:
@@ -341,7 +287,8 @@ def test_source_failures_map_to_exit_codes(
     run = scrape(mirror.url)
     assert run.code == code, run.stderr[-3000:]
     assert message in run.stats["redfeed/error"]
-    assert run.seconds < 20
+    if fault.get("retry_after"):  # an hour's Retry-After is over the limit: not waited out
+        assert "REDFEED_RETRY_AFTER_MAX" in run.stderr
 
 
 # -- the spider in process -------------------------------------------------------------------
