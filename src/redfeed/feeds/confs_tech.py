@@ -24,6 +24,7 @@ from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from redfeed.archive.writer import REJECT_KEY
 from redfeed.contract import Settings
 from redfeed.errors import ConfigError, RedfeedError, SourceDataError, TemporaryError
 from redfeed.feeds.api import ApiSpider
@@ -64,7 +65,7 @@ def json_type(value: object) -> str:
 
 def reject(reason: str, value: object) -> dict[str, Any]:
     """A record the wrapper quarantines (with ``reason``) instead of archiving as data."""
-    return {"_reject": {"reason": reason, "value": value}}
+    return {REJECT_KEY: {"reason": reason, "value": value}}
 
 
 def http_error(response: Response, has_token: bool) -> RedfeedError:

@@ -43,7 +43,7 @@ feed (``pretalx-<event>``, one registry entry and DAG each, see docs/orchestrati
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +52,7 @@ from scrapy.http import JsonRequest, Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from redfeed.archive.writer import REJECT_KEY
 from redfeed.contract import Settings
 from redfeed.errors import ConfigError, RedfeedError, SourceDataError, TemporaryError
 from redfeed.feeds.api import ApiSpider
@@ -142,6 +143,10 @@ def event_record(event: str, document: dict[str, Any]) -> dict[str, Any]:
         "timezone": document.get("timezone"),
         "url": base if isinstance(base, str) else None,
     }
+
+
+#: Builds a stream's record from an API object: (event, object, its code) -> record.
+RecordBuilder = Callable[[str, dict[str, Any], str], dict[str, Any]]
 
 
 def talk_record(event: str, talk: dict[str, Any], code: str) -> dict[str, Any]:
@@ -327,21 +332,30 @@ class PretalxSpider(ApiSpider):
         seen.add(code)
         return True
 
-    def _talk(self, item: object, where: str) -> Iterator[dict[str, Any]]:
+    def _read(
+        self, stream: str, noun: str, item: object, where: str, build: RecordBuilder
+    ) -> dict[str, Any]:
+        """``item``'s record, or a ``_reject`` record when it cannot be read or was read already."""
         try:
             code = code_of(item)
             assert isinstance(item, dict)
-            record = talk_record(self.event, item, code)
+            record = build(self.event, item, code)
         except Unreadable as exc:
-            yield reject(f"{where}: {exc}", without_personal(item))
-            return
-        if not self._first_time(TALKS, code):
-            yield reject(
-                f"{where}: talk {code} was already read (the pages shifted while being read)",
+            return reject(f"{where}: {exc}", without_personal(item))
+        if not self._first_time(stream, code):
+            return reject(
+                f"{where}: {noun} {code} was already read (the pages shifted while being read)",
                 without_personal(item),
             )
-            return
+        return record
+
+    def _talk(self, item: object, where: str) -> Iterator[dict[str, Any]]:
+        record = self._read(TALKS, "talk", item, where, talk_record)
         yield record
+        if REJECT_KEY in record:
+            return
+        assert isinstance(item, dict)
+        code = record["code"]
         speakers = item.get("speakers")
         if speakers is None:
             return
@@ -366,20 +380,7 @@ class PretalxSpider(ApiSpider):
             }
 
     def _speaker(self, item: object, where: str) -> Iterator[dict[str, Any]]:
-        try:
-            code = code_of(item)
-            assert isinstance(item, dict)
-            record = speaker_record(self.event, item, code)
-        except Unreadable as exc:
-            yield reject(f"{where}: {exc}", without_personal(item))
-            return
-        if not self._first_time(SPEAKERS, code):
-            yield reject(
-                f"{where}: speaker {code} was already read (the pages shifted while being read)",
-                without_personal(item),
-            )
-            return
-        yield record
+        yield self._read(SPEAKERS, "speaker", item, where, speaker_record)
 
     # -- errors -----------------------------------------------------------------------------
 
