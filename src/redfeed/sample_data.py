@@ -107,19 +107,6 @@ def europython(year: int) -> dict[str, object]:
     }
 
 
-PYTHON_ORGANIZERS_HEADER = (
-    "Subject",
-    "Start Date",
-    "End Date",
-    "Location",
-    "Country",
-    "Venue",
-    "Tutorial Deadline",
-    "Talk Deadline",
-    "Website URL",
-    "Proposal URL",
-    "Sponsorship URL",
-)
 ISO3 = {
     "Germany": "DEU",
     "Portugal": "PRT",
@@ -134,15 +121,20 @@ ISO3 = {
 }
 
 
-def python_organizers_sample(years: list[int]) -> dict[str, str]:
+def python_organizers_sample(
+    listed: dict[str, list[dict[str, object]]], years: list[int]
+) -> dict[str, str]:
     """``{"<year>.csv": text}``: the python-topic conferences of :func:`confs_tech_sample`
     as python-organizers would list them, plus some only it knows and one defect."""
-    listed = confs_tech_sample(years)
+    # The spider's own column list: the sample is whatever it expects. (Imported here: the
+    # spider module imports Scrapy, which nothing else in this module needs.)
+    from redfeed.feeds.python_organizers import COLUMNS
+
     files: dict[str, str] = {}
     for year in years:
         out = io.StringIO()
         rows = csv.writer(out, lineterminator="\n")
-        rows.writerow(PYTHON_ORGANIZERS_HEADER)
+        rows.writerow(COLUMNS)
         for entry in listed[f"conferences/{year}/python.json"]:
             if entry.get("online"):
                 continue
@@ -277,11 +269,12 @@ def _jsonld_page(title: str, *documents: object) -> str:
     )
 
 
-def homepages_sample(years: list[int]) -> dict[str, str]:
+def homepages_sample(
+    listed: dict[str, list[dict[str, object]]], years: list[int]
+) -> dict[str, str]:
     """``{"<host>/<path>/index.html": html, "<host>/robots.txt": text}`` for some listed
     conferences: EuroPython with a full ConferenceEvent, one in ``@graph``, one page without
     JSON-LD, and a host whose robots.txt disallows everything."""
-    listed = confs_tech_sample(years)
     files: dict[str, str] = {}
     for year in years:
         conference = europython(year)
@@ -318,9 +311,13 @@ def homepages_sample(years: list[int]) -> dict[str, str]:
         files[f"europython.example.org/{year}/index.html"] = _jsonld_page(
             f"EuroPython {year}", event
         )
-        python = [e for e in listed[f"conferences/{year}/python.json"] if e is not conference]
-        # ASCII hosts: a page's directory is named by the host as the crawler spells it.
-        pages = [e for e in python if e["name"] != "EuroPython" and str(e["url"]).isascii()][:3]
+        # Not EuroPython (its page is above); ASCII hosts: a page's directory is named by the
+        # host as the crawler spells it.
+        pages = [
+            e
+            for e in listed[f"conferences/{year}/python.json"]
+            if e["name"] != "EuroPython" and str(e["url"]).isascii()
+        ][:3]
         for role, entry in zip(("graph", "plain", "disallowed"), pages, strict=False):
             url = str(entry["url"])
             host, _, path = url.removeprefix("https://").partition("/")
@@ -351,16 +348,17 @@ def homepages_sample(years: list[int]) -> dict[str, str]:
 
 def write_sample(root: Path, years: list[int]) -> dict[str, int]:
     """Every feed's sample under ``root/<feed>/``; the number of files written per feed."""
+    listed = confs_tech_sample(years)
     written: dict[str, int] = {}
-    written["confs-tech"] = len(_write_json(root / "confs-tech", confs_tech_sample(years)))
+    written["confs-tech"] = len(_write_json(root / "confs-tech", listed))
     written["python-organizers"] = len(
-        _write_text(root / "python-organizers", python_organizers_sample(years))
+        _write_text(root / "python-organizers", python_organizers_sample(listed, years))
     )
     pretalx: dict[str, Any] = {}
     for year in years:
         pretalx.update(pretalx_sample(year))
     written["pretalx"] = len(_write_json(root / "pretalx", pretalx))
-    written["homepages"] = len(_write_text(root / "homepages", homepages_sample(years)))
+    written["homepages"] = len(_write_text(root / "homepages", homepages_sample(listed, years)))
     return written
 
 
@@ -378,14 +376,3 @@ def _write_text(root: Path, texts: dict[str, str]) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
-
-
-def write_confs_tech(root: Path, years: list[int]) -> int:
-    """Write the sample under ``root``; returns the number of entries written."""
-    total = 0
-    for relative, entries in confs_tech_sample(years).items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        total += len(entries)
-    return total
