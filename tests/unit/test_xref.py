@@ -206,3 +206,20 @@ def test_fixture_conferences_listed_by_both_sources_resolve_to_one(fixtures_dir:
     # Every listing is in exactly one conference.
     assert sum(len(c.members) for c in clusters) == len(members)
     assert len({c.conference_id for c in clusters}) == len(clusters)
+
+
+def test_the_xref_dag_is_scheduled_on_exactly_the_tables_xref_reads() -> None:
+    """The DAG factory cannot import this module (SQLAlchemy at parse time), so it names the
+    tables itself: they must be the ones the queries read (a view ``<table>_latest`` reads
+    ``<table>``)."""
+    import re
+
+    from redfeed.orchestration.dags import XREF_SOURCE_TABLES
+    from redfeed.warehouse.xref import SOURCE_QUERIES
+
+    read = {
+        name.removesuffix("_latest")
+        for query in SOURCE_QUERIES.values()
+        for name in re.findall(r"FROM\s+([a-z_]+)", query)
+    }
+    assert read == set(XREF_SOURCE_TABLES)
