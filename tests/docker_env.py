@@ -4,6 +4,7 @@ them (env in, summary line out). Registered as a plugin in tests/conftest.py."""
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import time
@@ -22,6 +23,34 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+#: Docker 20.10 picks a random host port from the kernel's ephemeral range, which the host's own
+#: outgoing connections (the tests' own, to other containers) share, and fails the start when
+#: its pick is taken ("bind: address already in use") instead of picking again. So do that here.
+PORT_CLASH = "address already in use"
+
+
+def _start_retrying_port_clash(start: Callable[[DockerContainer], Any]) -> Callable[..., Any]:
+    @functools.wraps(start)
+    def start_retrying(self: DockerContainer) -> Any:
+        for attempt in range(1, 5):
+            try:
+                return start(self)
+            except docker.errors.APIError as exc:
+                if PORT_CLASH not in str(exc):
+                    raise
+                if self._container is not None:  # created, never started
+                    self._container.remove(force=True)
+                    self._container = None
+                if attempt == 4:
+                    raise
+                time.sleep(1)
+        raise AssertionError("unreachable")
+
+    return start_retrying
+
+
+DockerContainer.start = _start_retrying_port_clash(DockerContainer.start)  # type: ignore[method-assign]
 
 IMAGES = ("redfeed/s3", "redfeed/source-mirror", "redfeed/scraper-confs-tech")
 BUCKET = "archive"

@@ -91,19 +91,35 @@ class Services:
         return self.url.replace("+psycopg", "")
 
 
+def _run(client: Any, image: str, command: list[str] | None, **kwargs: Any) -> Any:
+    """Start a container on a random host port, picking again if Docker's pick was taken
+    (see PORT_CLASH in tests/docker_env.py)."""
+    for attempt in range(1, 5):
+        container = client.containers.create(image, command, **kwargs)
+        try:
+            container.start()
+            return container
+        except docker.errors.APIError as exc:
+            container.remove(force=True)
+            if "address already in use" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def services() -> Iterator[Services]:
     """A PostgreSQL and a local S3 of the project's own images, on host ports."""
     client = docker.from_env()
     password = secrets.token_hex(8)
-    pg = client.containers.run(
+    pg = _run(
+        client,
         "redfeed/postgres",
         ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_wal_size=4GB"],
         environment={"POSTGRES_PASSWORD": password, "POSTGRES_DB": "bench"},
         ports={"5432/tcp": ("127.0.0.1", None)},
-        detach=True,
     )
-    s3 = client.containers.run("redfeed/s3", ports={"9000/tcp": ("127.0.0.1", None)}, detach=True)
+    s3 = _run(client, "redfeed/s3", None, ports={"9000/tcp": ("127.0.0.1", None)})
     try:
         for c in (pg, s3):
             deadline = time.monotonic() + 60
