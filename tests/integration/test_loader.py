@@ -53,7 +53,8 @@ def conninfo(url: str) -> str:
 
 
 def snapshot(url: str, feed: str = "confs-tech") -> dict[str, Any]:
-    """Row count and an order-independent checksum of the loaded columns, plus the ledger."""
+    """Row count and an order-independent checksum of the loaded columns, the ledger, and the
+    schema's tables (a load's staging table must never outlive it)."""
     columns = ", ".join(f'"{c}"' for c in load_columns("conferences"))
     with psycopg.connect(conninfo(url)) as conn:
         count, checksum = conn.execute(
@@ -66,7 +67,10 @@ def snapshot(url: str, feed: str = "confs-tech") -> dict[str, Any]:
             "FROM redfeed_loads WHERE feed = %s ORDER BY started_at",
             (feed,),
         ).fetchall()
-    return {"rows": count, "checksum": checksum, "ledger": ledger}
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1"
+        ).fetchall()
+    return {"rows": count, "checksum": checksum, "ledger": ledger, "tables": tables}
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +258,7 @@ def test_killing_the_loader_mid_load_changes_nothing_and_the_retry_loads_once(
         ).fetchall()
     assert per_run == [("big", 200_000)]
     assert [r[0] for r in after["ledger"] if r[1] == datetime(2025, 6, 1)] == ["small", "big"]
+    assert after["tables"] == before["tables"]
 
 
 def bad_corpus() -> tuple[bytes, int, list[str]]:

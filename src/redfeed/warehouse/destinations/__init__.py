@@ -1,6 +1,6 @@
 """Warehouse back-ends behind one small interface, chosen by the warehouse URL's scheme.
 
-Both do the same thing in the same shape: stage the batch's valid rows in a temporary table, then
+Both do the same thing in the same shape: stage the batch's valid rows in a scratch table, then
 in ONE transaction (serialized per partition) delete the partition ``(feed, interval_start)``,
 insert from staging, and write the ledger row. They differ only in how rows reach staging:
 PostgreSQL (the local stand-in) gets ``COPY … FROM STDIN`` from the loader; Redshift gets
