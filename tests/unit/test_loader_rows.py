@@ -176,3 +176,31 @@ def test_an_array_index_out_of_range_rejects_the_record() -> None:
     assert builder.build(b'{"speakers": [{"name": "Ada"}]}') == ("Ada",)
     with pytest.raises(Rejection, match="array index out of range"):
         builder.build(b'{"speakers": []}')
+
+
+def test_remembered_values_never_outlive_a_rejection() -> None:
+    """copy_line remembers converted dates and the last timestamp: a bad value seen twice is
+    rejected twice, and a good one after it is converted afresh."""
+    builder = RowBuilder(table_spec("conferences"))  # its own memory, not the module's
+    sequence = [
+        ({**GOOD, "_scraped_at": "2024-13-01T00:00:00Z"}, "_scraped_at"),
+        ({**GOOD, "_scraped_at": "2024-13-01T00:00:00Z"}, "_scraped_at"),
+        ({**GOOD, "startDate": "2024-02-30"}, "start_date"),
+        ({**GOOD, "startDate": "2024-02-30"}, "start_date"),
+        ({**GOOD, "online": 1}, "online"),
+        ({**GOOD, "year": True}, "year"),
+        ({**GOOD, "year": 2**40}, "year"),
+        (GOOD, None),
+        ({**GOOD, "_scraped_at": 20240101}, "_scraped_at"),
+        (GOOD, None),
+    ]
+    for record, column in sequence:
+        raw = line(record)
+        if column is None:
+            assert builder.copy_line(orjson.loads(raw), raw) == psycopg_copy_text(
+                builder.row(orjson.loads(raw))
+            )
+            continue
+        with pytest.raises(Rejection) as caught:
+            builder.copy_line(orjson.loads(raw), raw)
+        assert caught.value.column == column

@@ -255,8 +255,43 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
         if spec.kind == "timestamp":
             to_text = _utc_timestamp_text(to_text)
         names[f"text{i}"] = to_text
-        if spec.kind == "timestamp":  # mostly distinct (scrape times): no cache
-            body += [f"    if v{i} is not None:", f"        v{i} = text{i}(v{i})"]
+        if spec.kind == "timestamp":
+            # Either one value for the whole batch (the interval, a batch-wide scrape time) or
+            # a different one per record: remember only the last one.
+            names[f"last{i}"] = [None, None]
+            body += [
+                f"    if v{i} is not None:",
+                f"        if v{i} == last{i}[0]:",
+                f"            v{i} = last{i}[1]",
+                "        else:",
+                f"            t = text{i}(v{i})",
+                f"            last{i}[0], last{i}[1] = v{i}, t",
+                f"            v{i} = t",
+            ]
+            continue
+        if spec.kind == "boolean":  # JSON true/false inline; anything else is rejected
+            body += [
+                f"    if v{i} is True:",
+                f"        v{i} = 't'",
+                f"    elif v{i} is False:",
+                f"        v{i} = 'f'",
+                f"    elif v{i} is not None:",
+                f"        v{i} = text{i}(v{i})",
+            ]
+            continue
+        if spec.kind == "integer":  # a JSON integer in range inline; the rest converted
+            bounds = "".join(
+                [
+                    f" and {spec.min_value} <= v{i}" if spec.min_value is not None else "",
+                    f" and v{i} <= {spec.max_value}" if spec.max_value is not None else "",
+                ]
+            )
+            body += [
+                f"    if v{i}.__class__ is int{bounds}:",
+                f"        v{i} = str(v{i})",
+                f"    elif v{i} is not None:",
+                f"        v{i} = text{i}(v{i})",
+            ]
             continue
         names[f"cache{i}"] = {}
         body += [
