@@ -17,9 +17,10 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -65,13 +66,6 @@ def _max_reject_ratio() -> float:
     return ratio
 
 
-def _archive_lines(
-    archive: Archive, manifest: Manifest, stream: str | None
-) -> Iterator[tuple[str, int, bytes]]:
-    for entry in manifest.files_of(stream):
-        yield from _entry_lines(archive, entry)
-
-
 def _entry_lines(archive: Archive, entry: FileEntry) -> Iterator[tuple[str, int, bytes]]:
     for number, line in enumerate(archive.lines(entry), start=1):
         yield entry.url, number, line
@@ -105,7 +99,7 @@ def _stdin_lines(path: Path) -> Iterator[tuple[str, int, bytes]]:
 def load(argv: list[str]) -> dict[str, Any]:
     from redfeed.warehouse.destinations import LoadJob, open_destination
     from redfeed.warehouse.jsonpaths import table_spec, tables_for_feed
-    from redfeed.warehouse.preflight import Preflight, RejectSink
+    from redfeed.warehouse.preflight import Part, Preflight, RejectSink
     from redfeed.warehouse.rows import RowBuilder
 
     args = _parse_args(argv)
@@ -129,14 +123,11 @@ def load(argv: list[str]) -> dict[str, Any]:
         manifest_url = "stdin"
         interval_end: datetime | None = settings.interval_end
 
-        def lines_for(stream: str | None) -> Iterator[tuple[str, int, bytes]]:
-            return _stdin_lines(spooled)
-
         def urls_for(stream: str | None) -> tuple[str, ...]:
             return ()
 
-        def parts_for(stream: str | None) -> list[Callable[[], Iterator[tuple[str, int, bytes]]]]:
-            return []
+        def parts_for(stream: str | None) -> list[Part]:
+            return [Part(partial(_stdin_lines, spooled))]
 
         reject_store = store or FileStore(Path(os.environ.get("REDFEED_REJECTS_DIR", os.getcwd())))
     else:
@@ -162,14 +153,14 @@ def load(argv: list[str]) -> dict[str, Any]:
         batch_finished = parse_instant("manifest finished_at", manifest.finished_at)
         content_digest = manifest.content_digest
 
-        def lines_for(stream: str | None) -> Iterator[tuple[str, int, bytes]]:
-            return _archive_lines(archive, manifest, stream)
-
         def urls_for(stream: str | None) -> tuple[str, ...]:
             return tuple(f.url for f in manifest.files_of(stream))
 
-        def parts_for(stream: str | None) -> list[Callable[[], Iterator[tuple[str, int, bytes]]]]:
-            return [partial(_entry_lines, archive, f) for f in manifest.files_of(stream)]
+        def parts_for(stream: str | None) -> list[Part]:
+            return [
+                Part(partial(_entry_lines, archive, f), f.records)
+                for f in manifest.files_of(stream)
+            ]
 
         reject_store = store
 
@@ -205,9 +196,9 @@ def load(argv: list[str]) -> dict[str, Any]:
             source_urls=urls_for(spec.stream),
         )
         rejects = RejectSink(reject_store, f"{key.prefix}rejects/{spec.name}-{load_id}.jsonl.gz")
-        preflight = Preflight(
-            RowBuilder(spec), lines_for(spec.stream), rejects, lineage, parts_for(spec.stream)
-        )
+        parts = parts_for(spec.stream)
+        lines = chain.from_iterable(part.open() for part in parts)
+        preflight = Preflight(RowBuilder(spec), lines, rejects, lineage, parts)
         log.info("loading %s into %s (%s)", manifest_url, spec.name, destination.name)
         outcome = destination.load(job, preflight)
         log.info(

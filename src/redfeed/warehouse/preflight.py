@@ -10,6 +10,7 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
@@ -71,6 +72,40 @@ class RejectSink:
             self._object = None
 
 
+@dataclass(frozen=True)
+class Part:
+    """One archive object's lines, opened on demand, and how many records it holds (``None``:
+    not known, as for stdin)."""
+
+    open: Callable[[], Iterable[SourceLine]]
+    records: int | None = None
+
+
+def share_parts(parts: Sequence[Part], workers: int) -> tuple[list[list[int]], list[int]]:
+    """Which parts (indexes) each worker reads on its own, and which all workers read and split
+    line by line. A worker reading a whole part gunzips only its own records; a shared part is
+    gunzipped by every worker, but no worker waits on another's big last part. Largest first,
+    each part goes whole to the least-loaded worker while that keeps it within an even share
+    of the records; the rest are shared."""
+    owned: list[list[int]] = [[] for _ in range(workers)]
+    if workers == 1:
+        owned[0] = list(range(len(parts)))
+        return owned, []
+    known = [i for i, part in enumerate(parts) if part.records is not None]
+    even_share = sum(parts[i].records or 0 for i in known) / workers
+    loads = [0] * workers
+    shared = [i for i, part in enumerate(parts) if part.records is None]
+    for i in sorted(known, key=lambda i: -(parts[i].records or 0)):
+        worker = loads.index(min(loads))
+        records = parts[i].records or 0
+        if loads[worker] + records <= even_share:
+            owned[worker].append(i)
+            loads[worker] += records
+        else:
+            shared.append(i)
+    return owned, sorted(shared)
+
+
 @dataclass
 class Preflight:
     """Iterates the valid rows of ``lines``; counts and quarantines the rest."""
@@ -80,9 +115,9 @@ class Preflight:
     rejects: RejectSink
     #: Lineage to fill where a record lacks it (records piped on stdin, not from the archive).
     lineage: dict[str, Any] = field(default_factory=dict)
-    #: ``lines`` split by archive object, each opened on demand: with at least as many objects
-    #: as workers, each worker reads (and gunzips) only its own objects instead of every line.
-    parts: Sequence[Callable[[], Iterable[SourceLine]]] = ()
+    #: ``lines`` split by archive object, each opened on demand, so that workers can read (and
+    #: gunzip) only their own objects instead of every line (see :func:`share_parts`).
+    parts: Sequence[Part] = ()
     rows_in: int = 0
     rows_valid: int = 0
 
@@ -92,7 +127,7 @@ class Preflight:
 
     def copy_text(self, workers: int = 1, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
         """The valid rows as PostgreSQL ``COPY … FROM STDIN`` text, in chunks, produced by
-        ``workers`` forked processes (each reads the whole batch and takes every n-th record):
+        ``workers`` forked processes (each takes its share, see :func:`share_parts`):
         reading, gunzip, parsing and validation run beside this process, which only feeds COPY
         while the server parses it. Each pipe holds a few chunks at most, so memory stays flat.
         Rejected records come back over the pipes to this process's one rejects file. Counts
@@ -176,18 +211,24 @@ class Preflight:
         return self.rows()
 
     def _share(self, index: int, workers: int) -> Iterator[SourceLine]:
-        """This worker's lines: whole archive objects when there are enough of them, else
-        every ``workers``-th non-blank line."""
-        if workers > 1 and len(self.parts) >= workers:
-            for part in self.parts[index::workers]:
-                yield from part()
+        """This worker's lines: the archive objects it owns, then every ``workers``-th
+        non-blank line of the shared ones (of ``lines`` when there are no parts)."""
+        if self.parts:
+            owned, shared = share_parts(self.parts, workers)
+            for i in owned[index]:
+                yield from self.parts[i].open()
+            lines: Iterable[SourceLine] = chain.from_iterable(self.parts[i].open() for i in shared)
+        else:
+            lines = self.lines
+        if workers == 1:
+            yield from lines
             return
         position = -1
-        for source_line in self.lines:
+        for source_line in lines:
             if not source_line[2].strip():
                 continue
             position += 1
-            if workers == 1 or position % workers == index:
+            if position % workers == index:
                 yield source_line
 
     @overload
