@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import gzip
 import hashlib
 import logging
 import os
@@ -23,6 +22,8 @@ from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import IO, Any, cast
+
+from isal import igzip
 
 from redfeed import __version__
 from redfeed.archive import Archive, BatchKey, FileEntry, FileStore, Manifest, open_store
@@ -91,7 +92,7 @@ def _stdin_lines(path: Path) -> Iterator[tuple[str, int, bytes]]:
     with path.open("rb") as raw:
         compressed = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
-        stream = cast("IO[bytes]", gzip.GzipFile(fileobj=raw) if compressed else raw)
+        stream = cast("IO[bytes]", igzip.GzipFile(fileobj=raw) if compressed else raw)  # type: ignore[no-untyped-call]
         for number, line in enumerate(stream, start=1):
             yield "stdin", number, line
 
