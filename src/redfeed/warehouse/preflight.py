@@ -7,12 +7,14 @@ import base64
 import logging
 import multiprocessing
 import os
+import queue
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from multiprocessing.connection import wait
-from typing import TYPE_CHECKING, Any, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, cast, overload
 
 import orjson
 
@@ -283,3 +285,61 @@ class Preflight:
                 continue
             self.rows_valid += 1
             yield built
+
+
+class ReadAhead:
+    """Runs ``chunks`` (of about ``chunk_bytes``) in a thread, up to ``max_bytes`` ahead of the
+    consumer, so that the pre-flight workers keep producing while the consumer's connection is
+    busy with a statement of its own (PostgreSQL inserting the previous staging round). Use as a
+    context manager: leaving it early stops the thread, which closes ``chunks`` (and so stops the
+    workers)."""
+
+    _END: Final = object()
+
+    def __init__(
+        self, chunks: Iterator[bytes], max_bytes: int, chunk_bytes: int = 1024 * 1024
+    ) -> None:
+        self._chunks = chunks
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, max_bytes // chunk_bytes))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="preflight-read-ahead")
+
+    def __enter__(self) -> Iterator[bytes]:
+        self._thread.start()
+        return self._drain()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            for chunk in self._chunks:
+                if not self._put(chunk):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # handed to the consumer, which raises it as its own
+            self._put(exc)
+        finally:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, item: Any) -> bool:
+        """Queue ``item`` once there is room; False if the consumer has gone."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _drain(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item

@@ -1,8 +1,9 @@
 """PostgreSQL: the local stand-in for Redshift, loaded through the same SQL shape.
 
-The loader streams the archive itself and feeds ``COPY … FROM STDIN`` into a temporary staging
-table; the partition swap and the ledger row are one transaction, serialized per partition with a
-transaction-scoped advisory lock (Redshift: ``LOCK``).
+The loader streams the archive itself and feeds ``COPY … FROM STDIN`` (text written by the
+pre-flight workers) into a staging table private to the load; the partition swap, the inserts from
+staging and the ledger row are one transaction, serialized per partition with a transaction-scoped
+advisory lock (Redshift: ``LOCK``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import os
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -20,7 +22,7 @@ from sqlalchemy import URL
 from redfeed.errors import ConfigError, RedfeedError, SourceDataError, TemporaryError
 from redfeed.warehouse import ledger
 from redfeed.warehouse.destinations import LoadJob, LoadOutcome
-from redfeed.warehouse.preflight import Preflight
+from redfeed.warehouse.preflight import Preflight, ReadAhead
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,18 @@ def load_workers() -> int:
         return max(1, int(raw))
     except ValueError:
         raise ConfigError(f"REDFEED_LOAD_WORKERS={raw!r} is not a number") from None
+
+
+def staging_round_bytes() -> int:
+    """COPY data staged and inserted per round (``REDFEED_STAGING_ROUND_MB``, default 64)."""
+    raw = os.environ.get("REDFEED_STAGING_ROUND_MB", "").strip() or "64"
+    try:
+        megabytes = int(raw)
+    except ValueError:
+        raise ConfigError(f"REDFEED_STAGING_ROUND_MB={raw!r} is not a number") from None
+    if megabytes < 1:
+        raise ConfigError(f"REDFEED_STAGING_ROUND_MB={raw!r} must be at least 1")
+    return megabytes * 1024 * 1024
 
 
 def _classify(exc: psycopg.Error, what: str) -> RedfeedError:
@@ -135,32 +149,12 @@ class PostgresDestination:
                             log.info("%s: already loaded (ledger), nothing to do", what)
                             return current.outcome()
                         ledger.check_order(job, current)
-
+                        staging_started = time.perf_counter()
                         cur.execute(
                             sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
                                 stage, target
                             )
                         )
-                        staging_started = time.perf_counter()
-                        with cur.copy(
-                            sql.SQL("COPY {} ({}) FROM STDIN").format(stage, columns)
-                        ) as copy:
-                            for chunk in preflight.copy_text(workers=load_workers()):
-                                copy.write(chunk)
-                        staged = cur.rowcount
-                        if staged != preflight.rows_valid:
-                            raise RedfeedError(
-                                f"COPY staged {staged} rows, the validator passed "
-                                f"{preflight.rows_valid}"
-                            )
-                        swap_started = time.perf_counter()
-                        reject_url = preflight.rejects.commit()
-                        too_many = ledger.reject_ratio_exceeded(
-                            job, preflight.rows_in, preflight.rows_rejected
-                        )
-                        if too_many:
-                            raise SourceDataError(f"{too_many}; rejects in {reject_url}")
-
                         cur.execute(
                             sql.SQL(
                                 "DELETE FROM {} WHERE _feed = %s AND _interval_start = %s"
@@ -168,20 +162,29 @@ class PostgresDestination:
                             (job.feed, ledger.naive_utc(job.interval_start)),
                         )
                         replaced = cur.rowcount
-                        cur.execute(
-                            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-                                target, columns, columns, stage
-                            )
+                        staged, inserted, rounds = self._stage_and_insert(
+                            cur, preflight, stage, target, columns
                         )
-                        outcome = ledger.loaded(job, preflight, cur.rowcount, replaced, reject_url)
+                        if staged != preflight.rows_valid or inserted != staged:
+                            raise RedfeedError(
+                                f"COPY staged {staged} rows and inserted {inserted}, the "
+                                f"validator passed {preflight.rows_valid}"
+                            )
+                        reject_url = preflight.rejects.commit()
+                        too_many = ledger.reject_ratio_exceeded(
+                            job, preflight.rows_in, preflight.rows_rejected
+                        )
+                        if too_many:
+                            raise SourceDataError(f"{too_many}; rejects in {reject_url}")
+                        outcome = ledger.loaded(job, preflight, inserted, replaced, reject_url)
                         cur.execute(sql.SQL("DROP TABLE {}").format(stage))
                         log.info(
-                            "%s: staged %d rows in %.2fs, replaced %d with them in %.2fs",
+                            "%s: replaced %d rows with %d staged in %d round(s) in %.2fs",
                             job.table.name,
-                            staged,
-                            swap_started - staging_started,
                             replaced,
-                            time.perf_counter() - swap_started,
+                            inserted,
+                            rounds,
+                            time.perf_counter() - staging_started,
                         )
                         cur.execute(
                             ledger.INSERT_SQL, ledger.insert_params(job, "loaded", started, outcome)
@@ -193,6 +196,43 @@ class PostgresDestination:
                     raise
         except psycopg.Error as exc:
             raise _classify(exc, what) from exc
+
+    def _stage_and_insert(
+        self,
+        cur: psycopg.Cursor[Any],
+        preflight: Preflight,
+        stage: sql.Identifier,
+        target: sql.Identifier,
+        columns: sql.Composable,
+    ) -> tuple[int, int, int]:
+        """COPY the valid rows into the staging table and insert them into the target, a round
+        of about ``REDFEED_STAGING_ROUND_MB`` at a time: while PostgreSQL inserts one round, the
+        pre-flight workers prepare the next (a read-ahead of one round), instead of one core
+        idling through a single INSERT of the whole batch at the end. Every round is inside the
+        load's transaction, so a failure anywhere still leaves the target as it was.
+        (staged, inserted, rounds)."""
+        round_bytes = staging_round_bytes()
+        staged = inserted = rounds = 0
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, columns)
+        insert_sql = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+            target, columns, columns, stage
+        )
+        with ReadAhead(preflight.copy_text(workers=load_workers()), round_bytes) as chunks:
+            pending = next(chunks, None)
+            while pending is not None:
+                size = 0
+                with cur.copy(copy_sql) as copy:
+                    while pending is not None and size < round_bytes:
+                        copy.write(pending)
+                        size += len(pending)
+                        pending = next(chunks, None)
+                staged += cur.rowcount
+                cur.execute(insert_sql)
+                inserted += cur.rowcount
+                rounds += 1
+                if pending is not None:
+                    cur.execute(sql.SQL("TRUNCATE {}").format(stage))
+        return staged, inserted, rounds
 
     def _record_failure(
         self,
