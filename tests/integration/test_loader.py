@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +18,10 @@ import pytest
 from testcontainers.community.postgres import PostgresContainer
 from testcontainers.core.network import Network
 
-from redfeed.archive import BatchKey, BatchWriter, S3Store
+from redfeed.archive import Archive, BatchKey, BatchWriter, S3Store
 from redfeed.warehouse import migrate
-from redfeed.warehouse.jsonpaths import load_columns
+from redfeed.warehouse.jsonpaths import load_columns, table_spec
+from redfeed.warehouse.rows import RowBuilder
 from tests.docker_env import BUCKET, LocalS3, ScraperRun, last_json_line, start_scraper
 from tests.records import conference
 
@@ -265,6 +267,55 @@ def test_killing_the_loader_mid_load_changes_nothing_and_the_retry_loads_once(
     assert per_run == [("big", 200_000)]
     assert [r[0] for r in after["ledger"] if r[1] == datetime(2025, 6, 1)] == ["small", "big"]
     assert after["tables"] == before["tables"]
+
+
+#: Values that CSV, COPY and the fast path could get wrong, each in one record.
+AWKWARD = [
+    {"name": 'Quotes "inside", commas, and a "" pair'},
+    {"name": "tab\there, new\nline, cr\r, back\\slash \\N"},
+    {"name": "null", "city": ""},
+    {"name": "PyCon 東京 🐍", "city": "São Paulo", "country": "Ελλάδα"},
+    {"locales": ['a"b', "c,d", "e\\f"], "country": {"nested": [1, 2.5, None, True]}},
+    {"twitter": 123, "mastodon": 1.5, "online": None},
+    {"startDate": "2025-06-01T23:30:00-02:00", "year": "2025"},
+    {"_scraped_at": "2025-06-01T03:04:05+05:30"},
+    {"name": ",", "url": '"'},
+]
+
+
+def test_values_land_exactly_as_validated_through_several_staging_rounds(
+    warehouse: str, run_loader: Callable[..., ScraperRun], s3: LocalS3
+) -> None:
+    """The staging COPY's CSV read back by PostgreSQL is the validator's row, value for value,
+    for awkward values (fast and slow path alike) among enough records for several rounds."""
+    start = datetime(2025, 7, 1, tzinfo=UTC)
+    store = S3Store(BUCKET, "redfeed", client=s3.client())
+    writer = BatchWriter(store, BatchKey("confs-tech", start, "awkward"), start.replace(day=2))
+    for n in range(12_000):
+        record = conference(n, name=f"Conference {n} " + "x" * 80)
+        if n % 1000 == 0 and n // 1000 < len(AWKWARD):
+            record.update(AWKWARD[n // 1000])
+        writer.write_line(orjson.dumps(record))
+    manifest = writer.commit()
+    run = run_loader({"REDFEED_INTERVAL_START": "2025-07-01", "REDFEED_STAGING_ROUND_MB": "1"})
+    assert run.exit_code == 0, run.logs[-3000:]
+    assert run.summary["rows_loaded"] == 12_000
+    rounds = int(run.logs.split(" staged in ")[1].split(" round")[0])
+    assert rounds >= 3, run.logs[-2000:]
+
+    builder = RowBuilder(table_spec("conferences"))
+    archive = Archive(store)
+    expected = Counter(
+        builder.build(line) for entry in manifest.files for line in archive.lines(entry)
+    )
+    columns = ", ".join(f'"{c}"' for c in load_columns("conferences"))
+    with psycopg.connect(conninfo(warehouse)) as conn:
+        loaded = Counter(
+            conn.execute(
+                f"SELECT {columns} FROM conferences WHERE _batch_id = 'awkward'"
+            ).fetchall()
+        )
+    assert loaded == expected
 
 
 def bad_corpus() -> tuple[bytes, int, list[str]]:

@@ -18,6 +18,7 @@ from redfeed.archive import FileStore
 from redfeed.warehouse.jsonpaths import TableSpec, table_spec
 from redfeed.warehouse.preflight import Preflight, RejectSink
 from redfeed.warehouse.rows import RowBuilder
+from tests.copy_csv import csv_records
 from tests.data.bad import corpus
 
 LINEAGE = {
@@ -29,16 +30,44 @@ LINEAGE = {
 TABLES = {"conferences": table_spec("conferences"), "talks": corpus.NESTED_TABLE}
 
 
+def with_lineage(line: bytes) -> bytes:
+    """``line`` as the archive writer leaves it: lineage fields appended to a JSON object (the
+    text is edited, so that invalid records stay exactly as invalid)."""
+    body = line.rstrip()
+    if not (body.startswith(b"{") and body.endswith(b"}")):
+        return line
+    try:
+        present = set(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        present = set()
+    fields = orjson.dumps({k: v for k, v in LINEAGE.items() if k not in present})[1:-1]
+    if not fields:
+        return line
+    inner = body[1:-1]
+    return b"{" + (inner + b"," if inner.strip() else b"") + fields + b"}"
+
+
 def run_preflight(
-    spec: TableSpec, cases: list[corpus.Case], root: Path, copy_text: bool
+    spec: TableSpec,
+    cases: list[corpus.Case],
+    root: Path,
+    copy_text: bool,
+    lineage_in_records: bool = False,
 ) -> tuple[Preflight, list[dict[str, Any]], int]:
+    """Pre-flight over the corpus: lineage given separately (as for stdin), or carried by
+    the records (as archived: the copy-text path then tries its fast path first)."""
     store = FileStore(root)
-    lines = [("stdin", n, case.line + b"\n") for n, case in enumerate(cases, start=1)]
+    edit = with_lineage if lineage_in_records else (lambda line: line)
+    lines = [("stdin", n, edit(case.line) + b"\n") for n, case in enumerate(cases, start=1)]
     preflight = Preflight(
-        RowBuilder(spec), lines, RejectSink(store, "rejects.jsonl.gz"), dict(LINEAGE)
+        RowBuilder(spec),
+        lines,
+        RejectSink(store, "rejects.jsonl.gz"),
+        {} if lineage_in_records else dict(LINEAGE),
     )
     if copy_text:
-        passed = sum(chunk.count(b"\n") for chunk in preflight.copy_text(workers=2))
+        data = b"".join(preflight.copy_text(workers=2))
+        passed = len(csv_records(data))
     else:
         passed = sum(1 for _ in preflight)
     preflight.rejects.commit()
@@ -51,13 +80,20 @@ def run_preflight(
     return preflight, sorted(rejects, key=lambda entry: entry["line"]), passed
 
 
-@pytest.mark.parametrize("copy_text", [False, True], ids=["rows", "copy-text"])
+@pytest.mark.parametrize(
+    ("copy_text", "lineage_in_records"),
+    [(False, False), (True, False), (True, True)],
+    ids=["rows", "copy-text", "copy-text-archived"],
+)
 @pytest.mark.parametrize("table", list(TABLES))
 def test_every_bad_record_is_quarantined_with_its_reason_and_every_good_one_passes(
-    table: str, copy_text: bool, tmp_path: Path
+    table: str, copy_text: bool, lineage_in_records: bool, tmp_path: Path
 ) -> None:
     cases = corpus.cases(table)
-    preflight, rejects, passed = run_preflight(TABLES[table], cases, tmp_path, copy_text)
+    preflight, rejects, passed = run_preflight(
+        TABLES[table], cases, tmp_path, copy_text, lineage_in_records
+    )
+    edit = with_lineage if lineage_in_records else (lambda line: line)
 
     bad = {n: case for n, case in enumerate(cases, start=1) if not case.good and not case.skipped}
     good = [case for case in cases if case.good]
@@ -69,7 +105,7 @@ def test_every_bad_record_is_quarantined_with_its_reason_and_every_good_one_pass
         assert case.reason in entry["reason"], f"{case.name}: {entry['reason']}"
         assert entry.get("column") == case.column, case.name
         kept = entry["raw"].encode() if "raw" in entry else None
-        assert kept is None or kept == case.line + b"\n", f"{case.name} is kept whole"
+        assert kept is None or kept == edit(case.line) + b"\n", f"{case.name} is kept whole"
     assert passed == preflight.rows_valid == len(good)
     records = sum(1 for _ in corpus.records_of(cases))
     assert preflight.rows_in == records == passed + preflight.rows_rejected

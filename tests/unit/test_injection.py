@@ -21,6 +21,7 @@ from redfeed.warehouse.destinations.redshift import quote
 from redfeed.warehouse.jsonpaths import JsonPathError, check_jsonpath, table_spec
 from redfeed.warehouse.models import metadata
 from redfeed.warehouse.rows import RowBuilder
+from tests.copy_csv import csv_records
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 #: Plain SQL identifiers: what every model table and column is (so quoting never has to save us).
@@ -207,7 +208,7 @@ def test_jsonpaths_with_quotes_or_expressions_are_refused(path: str) -> None:
 
 def test_record_field_names_never_reach_sql_and_values_are_escaped() -> None:
     """Field names are JSON keys the loader never writes anywhere but the rejects file; values
-    become COPY data, with tabs, newlines and backslashes escaped: one line, one row."""
+    become COPY CSV data, quoted, with tabs, newlines and backslashes kept as data: one row."""
     builder = RowBuilder(table_spec("conferences"))
     base = {
         "name": "Robert'); DROP TABLE conferences; --",
@@ -226,9 +227,15 @@ def test_record_field_names_never_reach_sql_and_values_are_escaped() -> None:
     }
     line = orjson.dumps({**base, **hostile_keys})
     text = builder.copy_line(orjson.loads(line), line)
-    assert text == builder.copy_line(base, orjson.dumps(base))
-    assert text.count(b"\n") == 1
+    assert text == builder.copy_line(base, orjson.dumps(base)) == builder.csv_line(line)
     assert text.endswith(b"\n")
-    assert text.count(b"\t") == len(builder.table.columns) - 1
-    assert b"\\t\\\\N\\nINSERT" in text
-    assert b"Robert'); DROP TABLE conferences; --" in text
+    # Read back as PostgreSQL reads the CSV: one record, the values exactly as they were.
+    [values] = csv_records(text)
+    assert len(values) == len(builder.table.columns)
+    columns = builder.table.column_names
+    assert values[columns.index("url")] == base["url"]
+    assert values[columns.index("name")] == base["name"]
+    # A value spelling the CSV's NULL stays a string; a missing one is NULL.
+    quoted_null = builder.copy_line({**base, "city": "null"}, None)
+    assert csv_records(quoted_null)[0][columns.index("city")] == "null"
+    assert csv_records(quoted_null)[0][columns.index("country")] is None

@@ -9,6 +9,7 @@ import pytest
 
 from redfeed.warehouse.jsonpaths import ColumnSpec, TableSpec, compile_getter, table_spec
 from redfeed.warehouse.rows import MAX_RECORD_BYTES, Rejection, RowBuilder
+from tests.copy_csv import csv_line, csv_records
 
 GOOD = {
     "name": "PyCon JP",
@@ -87,22 +88,18 @@ def test_bad_values_are_rejected_with_a_precise_reason(
         builder.build(line(record))
     assert reason in caught.value.reason
     assert caught.value.column == column
-    # The compiled COPY-text path rejects the same record for the same reason.
-    with pytest.raises(Rejection) as compiled:
-        builder.copy_line(record, line(record))
-    assert (compiled.value.reason, compiled.value.column) == (
-        caught.value.reason,
-        caught.value.column,
-    )
-
-
-def psycopg_copy_text(row: tuple[object, ...]) -> bytes:
-    """What psycopg's own COPY text formatter writes for ``row``."""
-    from psycopg import adapt
-    from psycopg._copy_base import TextFormatter
-
-    formatter = TextFormatter(adapt.Transformer())
-    return bytes(formatter.write_row(row)) + bytes(formatter.end())
+    # The compiled COPY path, and the fast path in front of it, reject the same record for the
+    # same reason.
+    for compiled_path in (
+        lambda: builder.copy_line(record, line(record)),
+        lambda: builder.csv_line(line(record)),
+    ):
+        with pytest.raises(Rejection) as compiled:
+            compiled_path()
+        assert (compiled.value.reason, compiled.value.column) == (
+            caught.value.reason,
+            caught.value.column,
+        )
 
 
 @pytest.mark.parametrize(
@@ -118,14 +115,28 @@ def psycopg_copy_text(row: tuple[object, ...]) -> bytes:
         {k: v for k, v in GOOD.items() if k not in ("online", "year", "city")},
     ],
 )
-def test_copy_text_is_what_psycopg_would_write_for_the_row(
+def test_copy_line_is_the_documented_csv_of_the_row(
     builder: RowBuilder, record: dict[str, object]
 ) -> None:
     raw = line(record)
-    expected = psycopg_copy_text(builder.row(orjson.loads(raw)))
+    row = builder.row(orjson.loads(raw))
+    expected = csv_line(row)
     assert builder.copy_line(orjson.loads(raw), raw) == expected
-    # Without the line, every string is checked for escapes: same text.
+    # Without the line, every string is checked for a NUL: same text.
     assert builder.copy_line(orjson.loads(raw), None) == expected
+    # The fast path (or the slow one it hands over to) writes the same bytes.
+    assert builder.csv_line(raw) == expected
+    # Read back as PostgreSQL reads it: one record, every value's text, NULLs where None.
+    assert csv_records(expected) == [
+        [
+            None
+            if value is None
+            else ("true" if value else "false")
+            if isinstance(value, bool)
+            else str(value)
+            for value in row
+        ]
+    ]
 
 
 def test_multibyte_strings_are_measured_in_bytes_not_characters(builder: RowBuilder) -> None:
@@ -197,10 +208,13 @@ def test_remembered_values_never_outlive_a_rejection() -> None:
     for record, column in sequence:
         raw = line(record)
         if column is None:
-            assert builder.copy_line(orjson.loads(raw), raw) == psycopg_copy_text(
-                builder.row(orjson.loads(raw))
-            )
+            expected = csv_line(builder.row(orjson.loads(raw)))
+            assert builder.copy_line(orjson.loads(raw), raw) == expected
+            assert builder.csv_line(raw) == expected
             continue
         with pytest.raises(Rejection) as caught:
             builder.copy_line(orjson.loads(raw), raw)
+        assert caught.value.column == column
+        with pytest.raises(Rejection) as caught:
+            builder.csv_line(raw)
         assert caught.value.column == column

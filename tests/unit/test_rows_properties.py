@@ -1,7 +1,9 @@
-"""Property-based differential test of the loader's hot path: for random confs.tech records
+"""Property-based differential tests of the loader's hot path: for random confs.tech records
 (good, bad and odd values in every column kind, Unicode with control characters, backslashes
-and astral characters), the compiled ``RowBuilder.copy_line`` writes exactly what psycopg's own
-COPY text formatter writes for ``RowBuilder.row``, or rejects the record for the same reason."""
+and astral characters), the compiled ``RowBuilder.copy_line`` writes exactly the documented COPY
+CSV of ``RowBuilder.row`` (tests/copy_csv.py), or rejects the record for the same reason; and
+the msgspec fast path in front of it (``RowBuilder.csv_line``) answers exactly as the slow path
+does, for records with fields no column reads and for lines that are not what they seem."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 
 from redfeed.warehouse.jsonpaths import table_spec
 from redfeed.warehouse.rows import Rejection, RowBuilder
+from tests.copy_csv import csv_line, csv_records
 
 PROPERTIES = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -86,15 +89,6 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
     return record
 
 
-def psycopg_copy_text(row: tuple[object, ...]) -> bytes:
-    """What psycopg's own COPY text formatter writes for ``row``."""
-    from psycopg import adapt
-    from psycopg._copy_base import TextFormatter
-
-    formatter = TextFormatter(adapt.Transformer())
-    return bytes(formatter.write_row(row)) + bytes(formatter.end())
-
-
 @pytest.fixture(scope="module")
 def builder() -> RowBuilder:
     return RowBuilder(table_spec("conferences"))
@@ -116,14 +110,12 @@ def builder() -> RowBuilder:
         "_scraped_at": "2024-01-01T00:00:00Z",
     }
 )
-def test_copy_line_writes_what_psycopg_writes_or_rejects_alike(
+def test_copy_line_writes_the_documented_csv_or_rejects_alike(
     builder: RowBuilder, record: dict[str, Any]
 ) -> None:
     line = orjson.dumps(record)
     try:
-        expected: bytes | tuple[str, str | None] = psycopg_copy_text(
-            builder.row(orjson.loads(line))
-        )
+        expected: bytes | tuple[str, str | None] = csv_line(builder.row(orjson.loads(line)))
     except Rejection as rejection:
         expected = (rejection.reason, rejection.column)
     for given_line in (line, None):  # with the JSON text (fast path) and without
@@ -134,3 +126,135 @@ def test_copy_line_writes_what_psycopg_writes_or_rejects_alike(
         except Rejection as rejection:
             actual = (rejection.reason, rejection.column)
         assert actual == expected
+
+
+def slow_path(builder: RowBuilder, line: bytes) -> bytes | tuple[str, str | None]:
+    try:
+        return builder.copy_line(builder.parse(line), line)
+    except Rejection as rejection:
+        return (rejection.reason, rejection.column)
+
+
+def fast_path(builder: RowBuilder, line: bytes) -> bytes | tuple[str, str | None]:
+    try:
+        return builder.csv_line(line)
+    except Rejection as rejection:
+        return (rejection.reason, rejection.column)
+
+
+#: Raw JSON for a field no column reads: numbers orjson refuses (beyond a double, beyond 64
+#: bits), deep nesting, invalid UTF-8, escapes.
+UNREAD_RAW = st.sampled_from(
+    [
+        b"1e400",
+        b"-1e400",
+        b"[1e309]",
+        b"1" + b"0" * 400,
+        b"123456789012345678901234567890",
+        rb'"\u00e9\ud83d\udc0d"',
+        rb'"\ud800"',
+        rb'"\x"',
+        b'"\xff\xfe"',
+        b"[" * 600 + b"]" * 600,
+        b'{"a":[1,{"b":null}]}',
+    ]
+)
+
+
+#: Text as most sources write it: nothing JSON escapes (the fast path's precondition), any script.
+CLEAN = st.text(
+    alphabet=st.characters(
+        codec="utf-8", exclude_categories=("Cc", "Cs"), exclude_characters='"\\'
+    ),
+    max_size=30,
+)
+#: Mostly values a column takes as they are, the odd one out now and then.
+PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
+    "name": CLEAN.filter(bool),
+    "url": CLEAN.map(lambda t: "https://" + t),
+    "startDate": DATES,
+    "endDate": st.one_of(DATES, st.none()),
+    "city": st.one_of(CLEAN, st.text(alphabet="東京🐍a", min_size=60, max_size=90)),
+    "country": st.one_of(CLEAN, st.lists(CLEAN, max_size=2)),
+    "online": st.one_of(st.booleans(), st.none()),
+    "locales": st.one_of(CLEAN, st.lists(st.sampled_from(["EN", "JA", "PT"]), max_size=3)),
+    "topic": st.text(alphabet="abcé", max_size=70),
+    "year": st.integers(-33_000, 33_000),
+    "sourcePath": CLEAN,
+    "cfpUrl": CLEAN,
+    "cfpEndDate": st.one_of(DATES, st.none()),
+    "cocUrl": st.one_of(CLEAN, st.dictionaries(CLEAN, INT64 | CLEAN, max_size=2)),
+    "twitter": st.text(alphabet="@x東", max_size=70),
+    "mastodon": CLEAN,
+    "offersSignLanguageOrCC": st.booleans(),
+    "_feed": st.just("confs-tech"),
+    "_batch_id": st.one_of(st.just("run-1"), CLEAN),
+    "_interval_start": TIMESTAMPS,
+    "_scraped_at": TIMESTAMPS,
+}
+
+
+@st.composite
+def plausible_records(draw: st.DrawFn) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for key, values in PLAUSIBLE.items():
+        roll = draw(st.integers(0, 59))
+        if roll == 0:
+            record[key] = draw(FIELDS[key])  # anything, odd values included
+        elif roll > 1 or key in ("name", "url", "startDate"):  # roll 1: left out
+            record[key] = draw(values)
+    return record
+
+
+@st.composite
+def lines(draw: st.DrawFn) -> bytes:
+    """A record's JSON line, sometimes with unread fields written as raw JSON, sometimes with
+    a byte flipped or cut off."""
+    record = draw(st.one_of(plausible_records(), records()))
+    unread = st.dictionaries(st.sampled_from(["speakers", "x", "notes"]), NESTED)
+    record.update(draw(unread))
+    line = orjson.dumps(record)
+    if draw(st.booleans()):
+        line = line[:-1] + b',"unread":' + draw(UNREAD_RAW) + b"}"
+    mutation = draw(st.integers(0, 19))
+    if mutation == 0 and line:
+        at = draw(st.integers(0, len(line) - 1))
+        line = line[:at] + bytes([draw(st.integers(0, 255))]) + line[at + 1 :]
+    elif mutation == 1:
+        line = line[: draw(st.integers(0, len(line)))]
+    return line + draw(st.sampled_from([b"", b"\n", b"\r\n", b"  "]))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(line=lines())
+def test_fast_path_answers_as_the_slow_path(builder: RowBuilder, line: bytes) -> None:
+    assert fast_path(builder, line) == slow_path(builder, line)
+
+
+def test_plain_archive_records_take_the_fast_path(builder: RowBuilder) -> None:
+    """The fast path is not dead code: an archive record with a nested list in a string column,
+    multi-byte text and fields no column reads is written by it, and what it writes reads back
+    as the row."""
+    record = {
+        "name": "PyCon JP 東京 🐍",
+        "url": "https://pycon.jp/2024",
+        "startDate": "2024-09-27",
+        "online": True,
+        "locales": ["JA", "EN"],
+        "year": 2024,
+        "speakers": [{"name": "Ada", "tags": ["x"]}],
+        "_feed": "confs-tech",
+        "_batch_id": "run-1",
+        "_interval_start": "2024-01-01T00:00:00Z",
+        "_scraped_at": "2024-01-01T03:04:05.123456Z",
+    }
+    line = orjson.dumps(record)
+    fast = builder._fast_csv_line
+    assert fast is not None
+    written = fast(line)
+    assert written is not None
+    row = builder.row(orjson.loads(line))
+    assert written == csv_line(row)
+    [values] = csv_records(written)
+    assert values[0] == "PyCon JP 東京 🐍"
+    assert values[builder.table.column_names.index("locales")] == '["JA","EN"]'

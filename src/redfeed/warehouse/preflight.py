@@ -128,8 +128,8 @@ class Preflight:
         return self.rejects.count
 
     def copy_text(self, workers: int = 1, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
-        """The valid rows as PostgreSQL ``COPY … FROM STDIN`` text, in chunks, produced by
-        ``workers`` forked processes (each takes its share, see :func:`share_parts`):
+        """The valid rows as the staging COPY's CSV (``rows.COPY_OPTIONS``), in chunks, produced
+        by ``workers`` forked processes (each takes its share, see :func:`share_parts`):
         reading, gunzip, parsing and validation run beside this process, which only feeds COPY
         while the server parses it. Each pipe holds a few chunks at most, so memory stays flat.
         Rejected records come back over the pipes to this process's one rejects file. Counts
@@ -189,7 +189,7 @@ class Preflight:
     def _produce_copy_text(
         self, sender: Connection, index: int, workers: int, chunk_bytes: int
     ) -> None:
-        """Runs in a forked worker: its share of the rows → COPY text chunks → the pipe."""
+        """Runs in a forked worker: its share of the rows → COPY CSV chunks → the pipe."""
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
             pending: list[bytes] = [b"D"]
@@ -255,21 +255,26 @@ class Preflight:
         copy_text: bool = False,
     ) -> Iterator[tuple[bytes, Row]] | Iterator[bytes]:
         """The valid (line, row) pairs of this worker's share, or with ``copy_text`` each
-        valid record's COPY text line. Rejected records go to the rejects file, or back over
+        valid record's COPY CSV line. Rejected records go to the rejects file, or back over
         ``rejects_to`` when running in a worker."""
         parse, lineage = self.builder.parse, self.lineage
         build = self.builder.copy_line if copy_text else None
+        # Records that carry their lineage (the archive's) take the fast path in one call.
+        csv_line = self.builder.csv_line if copy_text and not lineage else None
         row = self.builder.row
         for origin, line_no, line in self._share(index, workers):
             if not line.strip():
                 continue
             self.rows_in += 1
             try:
-                record = parse(line)
-                if lineage:
-                    for key, value in lineage.items():
-                        record.setdefault(key, value)
-                built: Any = build(record, line) if build else (line, row(record))
+                if csv_line is not None:
+                    built: Any = csv_line(line)
+                else:
+                    record = parse(line)
+                    if lineage:
+                        for key, value in lineage.items():
+                            record.setdefault(key, value)
+                    built = build(record, line) if build else (line, row(record))
             except Rejection as rejection:
                 if rejects_to is None:
                     self.rejects.add(origin, line_no, line, rejection)

@@ -5,13 +5,17 @@ Each column's JSONPath is compiled once into a getter; each value is converted t
 enforces (VARCHAR bytes, 65,535-byte VARCHARs, 4 MB records, NOT NULL) and PostgreSQL would not.
 A record that fails any check becomes a :class:`Rejection` with a precise reason; nothing is
 truncated or coerced into something else.
+
+Fields no column reads are checked for JSON syntax and UTF-8 only: a number in one of them that
+does not fit a double does not make the record invalid (the msgspec fast path never converts it,
+and :meth:`RowBuilder.parse` agrees with it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import orjson
 
@@ -125,14 +129,17 @@ CONVERTERS: Final = {
 
 
 def _as_copy_text(convert: Callable[[Any], Any]) -> Callable[[Any], str]:
-    """``convert``, then the value as PostgreSQL's COPY text spells it (what psycopg's text
-    dumpers write: ISO dates, ``str(datetime)``, ``t``/``f``, decimal integers)."""
+    """``convert``, then the value as a field of the COPY CSV spells it: ISO dates and
+    ``str(datetime)`` quoted, ``true``/``false``, decimal integers (what msgspec writes for the
+    same values)."""
 
     def to_text(value: Any) -> str:
         converted = convert(value)
         if converted.__class__ is bool:
-            return "t" if converted else "f"
-        return str(converted)
+            return "true" if converted else "false"
+        if converted.__class__ is int:
+            return str(converted)
+        return '"' + str(converted) + '"'
 
     return to_text
 
@@ -153,17 +160,17 @@ def _utc_timestamp_text(to_text: Callable[[Any], str]) -> Callable[[Any], str]:
                 parse(value)
             except ValueError:
                 return to_text(value)  # its Rejection names the column
-            return f"{value[:10]} {value[11:-1]}"
+            return f'"{value[:10]} {value[11:-1]}"'
         return to_text(value)
 
     return text
 
 
-#: COPY text escapes (the characters PostgreSQL's COPY reads specially in text format).
-_COPY_ESCAPES: Final = str.maketrans(
-    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\b": "\\b", "\v": "\\v", "\f": "\\f"}
-)
-COPY_NULL: Final = "\\N"
+#: How the staging COPY reads its input: CSV, every string quoted, NULL as an unquoted ``null``
+#: (so a quoted "null" stays a string). A JSON array of scalars is such a line once its brackets
+#: are cut off, which is what lets the fast path (:class:`FastCsvLine`) have msgspec write it.
+COPY_OPTIONS: Final = "FORMAT csv, NULL 'null'"
+COPY_NULL: Final = "null"
 
 
 #: A key no JSON object has: columns with a nested JSONPath read it in the fast pass (None),
@@ -201,7 +208,6 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
         "JsonPathError": JsonPathError,
         "_text": _text,
         "NULL": COPY_NULL,
-        "ESCAPES": _COPY_ESCAPES,
     }
     # 1. values: one C-level map over the keys (nested paths: their compiled getters)
     names["KEYS"] = tuple(builder.keys)
@@ -233,20 +239,24 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
             f"            raise Rejection(_too_long(spec{i}, v{i}, {limit}), {spec.name!r})",
         ]
     names["_too_long"] = _too_long
-    # 4. NUL characters and COPY escapes, only where the JSON line had an escape
+    # 4. NUL characters (PostgreSQL stores none), only where the JSON line had an escape; then
+    #    every string quoted for the CSV (JSON text of a nested value has quotes to double)
     strings = [i for i, _, _ in builder.strings]
     values = ", ".join(f"v{i}" for i in range(len(specs)))
     body += ["    if line is None or b'\\\\' in line:"]
     for i in strings:
         spec = specs[i]
         body += [
-            f"        if v{i} is not None and (not v{i}.isprintable() or '\\\\' in v{i}):",
-            f"            if '\\x00' in v{i}:",
-            f"                raise Rejection({spec.name + ': contains a NUL character'!r}, "
+            f"        if v{i} is not None and '\\x00' in v{i}:",
+            f"            raise Rejection({spec.name + ': contains a NUL character'!r}, "
             f"{spec.name!r})",
-            f"            v{i} = v{i}.translate(ESCAPES)",
         ]
-    # 5. dates, timestamps, booleans, integers: converted straight to COPY text; each
+    for i in strings:
+        body += [
+            f"    if v{i} is not None:",
+            f"        v{i} = '\"' + v{i}.replace('\"', '\"\"') + '\"'",
+        ]
+    # 5. dates, timestamps, booleans, integers: converted straight to their CSV field; each
     #    distinct string converted once (dates and intervals repeat across a batch)
     for i, spec in enumerate(specs):
         if spec.kind == "string":
@@ -272,9 +282,9 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
         if spec.kind == "boolean":  # JSON true/false inline; anything else is rejected
             body += [
                 f"    if v{i} is True:",
-                f"        v{i} = 't'",
+                f"        v{i} = 'true'",
                 f"    elif v{i} is False:",
-                f"        v{i} = 'f'",
+                f"        v{i} = 'false'",
                 f"    elif v{i} is not None:",
                 f"        v{i} = text{i}(v{i})",
             ]
@@ -306,11 +316,121 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
             f"        v{i} = t",
         ]
     body.append(
-        f"    return ('\\t'.join([NULL if v is None else v for v in ({values},)]) + '\\n').encode()"
+        f"    return (','.join([NULL if v is None else v for v in ({values},)]) + '\\n').encode()"
     )
     code = compile("\n".join(body) + "\n", f"<copy_line {builder.table.name}>", "exec")
     exec(code, names)  # noqa: S102 - generated from the table spec only (see the docstring)
     function: Callable[[dict[str, Any], bytes | None], bytes] = names["copy_line"]
+    return function
+
+
+def _compile_fast_csv_line(builder: RowBuilder) -> Callable[[bytes], bytes | None]:
+    """Generate the fast path of :meth:`RowBuilder.csv_line` for one table, or raise
+    ``ValueError`` where the table has none (a nested JSONPath, two columns on one key).
+
+    msgspec decodes the line straight into a struct typed from the column specs, so that types,
+    required columns, dates and integer ranges are checked in C, and writes the row back as a
+    JSON array, which is a CSV line for COPY (see ``COPY_OPTIONS``) once its brackets are cut
+    off. It answers ``None`` (the compiled ``copy_line`` decides, with its precise reasons)
+    whenever the line is not plainly valid: an escape anywhere (so no string holds a quote, a
+    backslash or a control character, and the JSON spelling of every string is its CSV
+    spelling), invalid UTF-8, any type or constraint msgspec refuses, a string longer than its
+    byte limit could allow, a timestamp that is not plain. Whatever it returns, ``copy_line``
+    returns too (a property test holds them to it)."""
+    import msgspec  # the loader's dependency; not needed where the warehouse schema is read
+
+    specs = builder.table.columns
+    if builder.nested or len(set(builder.keys)) != len(builder.keys):
+        raise ValueError(f"{builder.table.name}: no fast path (nested JSONPath or shared key)")
+    limits = {i: limit for i, limit, _ in builder.strings}
+
+    def struct(ascii_only: bool) -> type:
+        fields: list[tuple[str, Any, Any]] = []
+        for i, (key, spec) in enumerate(zip(builder.keys, specs, strict=True)):
+            kind: Any
+            if spec.kind == "string":
+                # Characters, not bytes: msgspec counts code points. A longer string may still
+                # fit (multi-byte characters count once here): the slow path measures it.
+                characters = limits[i] if ascii_only else limits[i] // 4
+                kind = Annotated[str, msgspec.Meta(max_length=characters)] | list | dict
+            elif spec.kind == "date":
+                kind = date
+            elif spec.kind == "boolean":
+                kind = bool
+            elif spec.kind == "integer":
+                kind = Annotated[int, msgspec.Meta(ge=spec.min_value, le=spec.max_value)]
+            else:  # timestamp: converted below, remembered as copy_line does
+                kind = str
+            if spec.nullable:
+                fields.append((f"v{i}", kind | None, msgspec.field(default=None, name=key)))
+            else:
+                fields.append((f"v{i}", kind, msgspec.field(name=key)))
+        name = f"Fast{'Ascii' if ascii_only else ''}_{builder.table.name}"
+        return msgspec.defstruct(name, fields, kw_only=True, gc=False)
+
+    names: dict[str, Any] = {
+        "ASCII": msgspec.json.Decoder(struct(ascii_only=True)),
+        "ANY": msgspec.json.Decoder(struct(ascii_only=False)),
+        "DecodeError": msgspec.DecodeError,
+        "astuple": msgspec.structs.astuple,
+        "encode": msgspec.json.Encoder().encode,
+        "Raw": msgspec.Raw,
+        "dumps": orjson.dumps,
+        "JSONEncodeError": orjson.JSONEncodeError,
+        "Rejection": Rejection,
+        "MAX_RECORD_BYTES": MAX_RECORD_BYTES,
+    }
+    body = [
+        "def fast_csv_line(line):",
+        "    if b'\\\\' in line or len(line) > MAX_RECORD_BYTES:",
+        "        return None",
+        "    if line.isascii():",
+        "        decoder = ASCII",
+        "    else:",
+        "        try:",  # msgspec skips the fields no column reads without checking their UTF-8
+        "            line.decode()",
+        "        except UnicodeDecodeError:",
+        "            return None",
+        "        decoder = ANY",
+        "    try:",
+        "        values = list(astuple(decoder.decode(line)))",
+        "    except DecodeError:",
+        "        return None",
+    ]
+    for i, limit, _ in builder.strings:  # a nested array or object: its JSON text, quoted
+        body += [
+            f"    value = values[{i}]",
+            "    if value is not None and value.__class__ is not str:",
+            "        try:",
+            "            text = dumps(value)",
+            "        except JSONEncodeError:",  # an integer beyond 64 bits: copy_line says
+            "            return None",
+            f"        if len(text) > {limit}:",
+            "            return None",
+            f"        values[{i}] = Raw(b'\"' + text.replace(b'\"', b'\"\"') + b'\"')",
+        ]
+    for i, spec in enumerate(specs):
+        if spec.kind != "timestamp":
+            continue
+        names[f"text{i}"] = _utc_timestamp_text(_as_copy_text(CONVERTERS["timestamp"](spec)))
+        names[f"last{i}"] = [None, None]
+        body += [
+            f"    value = values[{i}]",
+            "    if value is not None:",
+            f"        if value == last{i}[0]:",
+            f"            values[{i}] = last{i}[1]",
+            "        else:",
+            "            try:",
+            f"                text = Raw(text{i}(value).encode())",
+            "            except Rejection:",
+            "                return None",
+            f"            last{i}[0], last{i}[1] = value, text",
+            f"            values[{i}] = text",
+        ]
+    body.append("    return encode(values)[1:-1] + b'\\n'")
+    code = compile("\n".join(body) + "\n", f"<fast_csv_line {builder.table.name}>", "exec")
+    exec(code, names)  # noqa: S102 - generated from the table spec only
+    function: Callable[[bytes], bytes | None] = names["fast_csv_line"]
     return function
 
 
@@ -325,9 +445,11 @@ class RowBuilder:
     """Turns one archived JSON line into a row of ``table``'s load columns, or raises
     :class:`Rejection`.
 
-    This is the loader's hot path (once per record): values are fetched with one C-level
-    ``map(record.get, keys)``, strings (most columns) are checked inline, and only dates,
-    timestamps, booleans and integers go through a converter.
+    This is the loader's hot path (once per record). :meth:`csv_line` first tries the msgspec
+    fast path (types, dates and ranges checked in C, the CSV written by msgspec); anything it
+    does not plainly accept goes through :meth:`parse` and the compiled :meth:`copy_line`, where
+    values are fetched with one C-level ``map(record.get, keys)``, strings (most columns) are
+    checked inline, and only dates, timestamps, booleans and integers go through a converter.
     """
 
     def __init__(self, table: TableSpec) -> None:
@@ -358,7 +480,21 @@ class RowBuilder:
             for i, spec in enumerate(specs)
             if spec.kind != "string"
         ]
+        #: The top-level key each column's JSONPath starts with.
+        self.top_keys = sorted(
+            {
+                next(step[0] or step[1] for step in JSONPATH_STEP.findall(spec.jsonpath[1:]))
+                for spec in specs
+            }
+        )
+        self._field_decoder: Any = None
         self._copy_line = _compile_copy_line(self)
+        try:
+            self._fast_csv_line: Callable[[bytes], bytes | None] | None = _compile_fast_csv_line(
+                self
+            )
+        except ValueError:
+            self._fast_csv_line = None
 
     def parse(self, line: bytes) -> dict[str, Any]:
         """The record in ``line``, or a Rejection saying precisely what is wrong with it."""
@@ -373,10 +509,41 @@ class RowBuilder:
                 line.decode("utf-8")
             except UnicodeDecodeError as bad:
                 raise Rejection(f"invalid UTF-8 at byte {bad.start}: {bad.reason}") from None
-            raise Rejection(f"invalid JSON: {exc}") from None
+            known = self._read_fields(line)
+            if known is None:
+                raise Rejection(f"invalid JSON: {exc}") from None
+            return known
         if not isinstance(record, dict):
             raise Rejection(f"a record must be a JSON object, not {type(record).__name__}")
         return record
+
+    def _read_fields(self, line: bytes) -> dict[str, Any] | None:
+        """The fields the columns read, where ``line`` is well-formed JSON that orjson refuses
+        only for a number out of its range in a field no column reads (msgspec, the fast path,
+        does not convert such fields, and both paths must agree); ``None`` otherwise."""
+        import msgspec
+
+        if self._field_decoder is None:
+            raw_fields = [
+                (f"f{i}", msgspec.Raw, msgspec.field(default=msgspec.Raw(), name=key))
+                for i, key in enumerate(self.top_keys)
+            ]
+            struct = msgspec.defstruct(f"Fields_{self.table.name}", raw_fields, kw_only=True)
+            self._field_decoder = msgspec.json.Decoder(struct)
+        try:
+            raws = msgspec.structs.astuple(self._field_decoder.decode(line))
+        except msgspec.DecodeError:
+            return None
+        text = b",".join(
+            orjson.dumps(key) + b":" + bytes(raw)
+            for key, raw in zip(self.top_keys, raws, strict=True)
+            if raw
+        )
+        try:
+            fields: dict[str, Any] = orjson.loads(b"{" + text + b"}")
+        except orjson.JSONDecodeError:
+            return None
+        return fields
 
     def row(self, record: dict[str, Any]) -> Row:
         values = self._checked(record)
@@ -387,13 +554,21 @@ class RowBuilder:
         return tuple(values)
 
     def copy_line(self, record: dict[str, Any], line: bytes | None = None) -> bytes:
-        """The record as one line of PostgreSQL ``COPY … FROM STDIN`` text, or Rejection: the
+        """The record as one line of the staging COPY's CSV (``COPY_OPTIONS``), or Rejection: the
         same checks as :meth:`row` (in the same order), compiled for this table.
 
         ``line`` is the record's JSON text: when it has no backslash, no string in it holds a
-        control character, a backslash or a NUL (JSON escapes them all), so nothing needs
-        escaping and the per-string checks are skipped."""
+        NUL (JSON escapes it), so that check is skipped."""
         return self._copy_line(record, line)
+
+    def csv_line(self, line: bytes) -> bytes:
+        """The archived JSON ``line`` as one line of the staging COPY's CSV, or Rejection:
+        the fast path where it applies, else :meth:`parse` and :meth:`copy_line`."""
+        if self._fast_csv_line is not None:
+            fast = self._fast_csv_line(line)
+            if fast is not None:
+                return fast
+        return self._copy_line(self.parse(line), line)
 
     def _checked(self, record: dict[str, Any]) -> list[Any]:
         """The record's values in column order: nested paths read, required columns present,

@@ -1,6 +1,6 @@
 """PostgreSQL: the local stand-in for Redshift, loaded through the same SQL shape.
 
-The loader streams the archive itself and feeds ``COPY … FROM STDIN`` (text written by the
+The loader streams the archive itself and feeds ``COPY … FROM STDIN`` (CSV written by the
 pre-flight workers) into a staging table private to the load; the partition swap, the inserts from
 staging and the ledger row are one transaction, serialized per partition with a transaction-scoped
 advisory lock (Redshift: ``LOCK``).
@@ -23,6 +23,7 @@ from redfeed.errors import ConfigError, RedfeedError, SourceDataError, Temporary
 from redfeed.warehouse import ledger
 from redfeed.warehouse.destinations import LoadJob, LoadOutcome
 from redfeed.warehouse.preflight import Preflight, ReadAhead
+from redfeed.warehouse.rows import COPY_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,9 @@ class PostgresDestination:
         (staged, inserted, rounds)."""
         round_bytes = staging_round_bytes()
         staged = inserted = rounds = 0
-        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, columns)
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(
+            stage, columns, sql.SQL(COPY_OPTIONS)
+        )
         insert_sql = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
             target, columns, columns, stage
         )
