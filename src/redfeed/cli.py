@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
+import os
 import sys
+import threading
+from typing import NoReturn
 
 from redfeed import __version__
+
+
+def run() -> NoReturn:
+    """The console script: :func:`main`, then out without tearing the interpreter down.
+    Python's finalization (freeing every module: SQLAlchemy, botocore, Scrapy) took 0.25 s of a
+    0.85 s load of 1,000 records, and a task runs one such process per step. What a normal exit
+    does that matters still happens: other threads are joined, atexit handlers run (logging's
+    flush, the loader's stdin spool), stdout and stderr are flushed."""
+    code = main()
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # a closed pipe or stream: nothing left to deliver
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,4 +124,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -190,6 +190,7 @@ def emit_summary(summary: Mapping[str, Any]) -> None:
     sys.stderr.flush()
     sys.stderr.buffer.write(line)
     sys.stderr.flush()
+    sys.stdout.flush()  # anything printed as text goes before the summary, never after it
     sys.stdout.buffer.write(line)
     sys.stdout.flush()
 
