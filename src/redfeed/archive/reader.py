@@ -4,13 +4,12 @@ checked against the manifest's sha256 and counts before anyone trusts them."""
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections.abc import Iterator
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from redfeed.archive.layout import MANIFEST, BatchKey, feed_prefix, interval_dir
 from redfeed.archive.manifest import FileEntry, Manifest
@@ -20,6 +19,15 @@ from redfeed.errors import SourceDataError
 
 class BatchIntegrityError(SourceDataError):
     """An archived object no longer matches its manifest (corruption or tampering)."""
+
+
+#: BadGzipFile (an OSError), a cut-off stream, or ISA-L refusing a deflate block (its stub
+#: declares the class as an instance).
+_DAMAGED_GZIP: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    cast("type[BaseException]", isal_zlib.error),
+)
 
 
 class _VerifyingReader:
@@ -82,7 +90,7 @@ class Archive:
                     for line in lines:
                         count += 1
                         yield line
-            except (OSError, EOFError, zlib.error) as exc:
+            except _DAMAGED_GZIP as exc:
                 raise BatchIntegrityError(
                     f"{entry.url}: not a readable gzip stream: {exc}"
                 ) from exc
