@@ -5,6 +5,7 @@ early stops the producer (which is what stops the workers)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -43,8 +44,7 @@ def test_it_reads_no_further_ahead_than_its_bound() -> None:
     source = Source(1000)
     with ReadAhead(iter(source), max_bytes=8 * 1024, chunk_bytes=1024) as chunks:
         next(chunks)
-        for _ in range(50):  # give the producer every chance to run ahead
-            threading.Event().wait(0.005)
+        time.sleep(0.25)  # give the producer every chance to run ahead
         # 8 queued, one consumed, one held by the producer waiting for room
         assert source.taken <= 8 + 2
     assert source.closed.wait(5), "leaving early closes the source"

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: COPY data a pre-flight worker sends at a time (what the read-ahead counts its room in).
+CHUNK_BYTES: Final = 1024 * 1024
+
 #: (where the line came from, its 1-based line number there, the line's bytes)
 SourceLine = tuple[str, int, bytes]
 
@@ -127,7 +130,7 @@ class Preflight:
     def rows_rejected(self) -> int:
         return self.rejects.count
 
-    def copy_text(self, workers: int = 1, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+    def copy_text(self, workers: int = 1, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
         """The valid rows as the staging COPY's CSV (``rows.COPY_OPTIONS``), in chunks, produced
         by ``workers`` forked processes (each takes its share, see :func:`share_parts`):
         reading, gunzip, parsing and validation run beside this process, which only feeds COPY
@@ -302,7 +305,7 @@ class ReadAhead:
     _END: Final = object()
 
     def __init__(
-        self, chunks: Iterator[bytes], max_bytes: int, chunk_bytes: int = 1024 * 1024
+        self, chunks: Iterator[bytes], max_bytes: int, chunk_bytes: int = CHUNK_BYTES
     ) -> None:
         self._chunks = chunks
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, max_bytes // chunk_bytes))

@@ -166,9 +166,17 @@ def _utc_timestamp_text(to_text: Callable[[Any], str]) -> Callable[[Any], str]:
     return text
 
 
+def _field_text(spec: ColumnSpec) -> Callable[[Any], str]:
+    """A date, timestamp, boolean or integer column's converter, writing the CSV field: one
+    function for the fast path and the compiled ``copy_line``, so their text cannot differ."""
+    to_text = _as_copy_text(CONVERTERS[spec.kind](spec))
+    return _utc_timestamp_text(to_text) if spec.kind == "timestamp" else to_text
+
+
 #: How the staging COPY reads its input: CSV, every string quoted, NULL as an unquoted ``null``
 #: (so a quoted "null" stays a string). A JSON array of scalars is such a line once its brackets
-#: are cut off, which is what lets the fast path (:class:`FastCsvLine`) have msgspec write it.
+#: are cut off, which is what lets the fast path (``_compile_fast_csv_line``) have msgspec
+#: write it.
 COPY_OPTIONS: Final = "FORMAT csv, NULL 'null'"
 COPY_NULL: Final = "null"
 
@@ -261,10 +269,7 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
     for i, spec in enumerate(specs):
         if spec.kind == "string":
             continue
-        to_text = _as_copy_text(CONVERTERS[spec.kind](spec))
-        if spec.kind == "timestamp":
-            to_text = _utc_timestamp_text(to_text)
-        names[f"text{i}"] = to_text
+        names[f"text{i}"] = _field_text(spec)
         if spec.kind == "timestamp":
             # Either one value for the whole batch (the interval, a batch-wide scrape time) or
             # a different one per record: remember only the last one.
@@ -412,7 +417,7 @@ def _compile_fast_csv_line(builder: RowBuilder) -> Callable[[bytes], bytes | Non
     for i, spec in enumerate(specs):
         if spec.kind != "timestamp":
             continue
-        names[f"text{i}"] = _utc_timestamp_text(_as_copy_text(CONVERTERS["timestamp"](spec)))
+        names[f"text{i}"] = _field_text(spec)
         names[f"last{i}"] = [None, None]
         body += [
             f"    value = values[{i}]",
