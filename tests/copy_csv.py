@@ -1,4 +1,4 @@
-"""The staging COPY's CSV (``FORMAT csv, NULL 'null'``), spelled out independently of the loader:
+"""The loader COPY's CSV (``FORMAT csv, NULL 'null'``), spelled out independently of the loader:
 what a row of converted values must look like, and how PostgreSQL reads such data back."""
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ For each batch size: N generated confs.tech-shaped records (nested arrays includ
 gzip JSON lines in the local S3, then loaded into the same PostgreSQL by
   - floor:   ``COPY … FROM STDIN (FORMAT csv)`` of the same rows pre-flattened to CSV on disk
              (what every loader pays at least);
-  - redfeed: ``redfeed load`` as a process (S3 read, gunzip, validation, JSONPaths, staging,
-             delete/insert, ledger);
+  - redfeed: ``redfeed load`` as a process (S3 read, gunzip, validation, JSONPaths, the
+             partition deleted and COPY in one transaction, ledger);
   - dlt:     the peer, ``tests/bench/dlt_peer.py`` under build/bench-venv's Python: dlt's
              defaults, reading the same S3 objects (batch sizes above ``peer_max``: not run);
   - naive:   psycopg ``executemany`` INSERT of the same rows (the first ``NAIVE_MAX`` at most).
@@ -465,9 +465,9 @@ def report(results: list[SizeResult], peer_max: int) -> str:
     notes = [
         "floor = `COPY … FROM STDIN (FORMAT csv)` of the same rows pre-flattened to CSV (no "
         "parsing, no validation: the least any loader pays); redfeed = `redfeed load` as a "
-        "process (S3 read, gunzip, validation, JSONPaths, staging, delete/insert, ledger), each "
-        "run loading a new interval (the partition emptied and vacuumed between runs, untimed, "
-        "as the floor loads a fresh table each run); "
+        "process (S3 read, gunzip, validation, JSONPaths, delete and COPY in one transaction, "
+        "ledger), each run loading a new interval (the partition emptied and vacuumed between "
+        "runs, untimed, as the floor loads a fresh table each run); "
         "dlt = dlt with its defaults in its own venv, reading the same gzip JSON-lines objects "
         "from the local S3, nested lists into child tables; naive = psycopg `executemany` of "
         f"one INSERT per row (the first {NAIVE_MAX:,} rows of larger batches). Processes are "

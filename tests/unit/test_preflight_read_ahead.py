@@ -1,4 +1,4 @@
-"""The read-ahead between the pre-flight workers and the staging COPY: every chunk in order,
+"""The read-ahead between the pre-flight workers and the loader's COPY: every chunk in order,
 never more than its bound ahead, errors handed to the consumer, and a consumer that leaves
 early stops the producer (which is what stops the workers)."""
 

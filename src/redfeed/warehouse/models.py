@@ -669,7 +669,7 @@ class Load(Base):
     """The load ledger: one row per attempt to load one batch into one table.
 
     The loader writes the ``loaded`` row in the same transaction that replaces the partition
-    (DELETE the ``(feed, interval_start)`` rows of ``table_name``, INSERT from staging), so the
+    (DELETE the ``(feed, interval_start)`` rows of ``table_name``, then COPY or INSERT), so the
     ledger says exactly what is in the warehouse. A batch is already loaded when the latest
     ``loaded`` row of its ``(feed, interval_start, table_name)`` has its ``manifest_sha256``.
     A failed attempt is recorded afterwards, in its own transaction.

@@ -131,7 +131,7 @@ class Preflight:
         return self.rejects.count
 
     def copy_text(self, workers: int = 1, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-        """The valid rows as the staging COPY's CSV (``rows.COPY_OPTIONS``), in chunks, produced
+        """The valid rows as the loader COPY's CSV (``rows.COPY_OPTIONS``), in chunks, produced
         by ``workers`` forked processes (each takes its share, see :func:`share_parts`):
         reading, gunzip, parsing and validation run beside this process, which only feeds COPY
         while the server parses it. Each pipe holds a few chunks at most, so memory stays flat.
@@ -298,9 +298,8 @@ class Preflight:
 class ReadAhead:
     """Runs ``chunks`` (of about ``chunk_bytes``) in a thread, up to ``max_bytes`` ahead of the
     consumer, so that the pre-flight workers keep producing while the consumer's connection is
-    busy with a statement of its own (PostgreSQL inserting the previous staging round). Use as a
-    context manager: leaving it early stops the thread, which closes ``chunks`` (and so stops the
-    workers)."""
+    busy sending (the server parsing the COPY). Use as a context manager: leaving it early stops
+    the thread, which closes ``chunks`` (and so stops the workers)."""
 
     _END: Final = object()
 

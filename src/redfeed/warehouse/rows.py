@@ -173,7 +173,7 @@ def _field_text(spec: ColumnSpec) -> Callable[[Any], str]:
     return _utc_timestamp_text(to_text) if spec.kind == "timestamp" else to_text
 
 
-#: How the staging COPY reads its input: CSV, every string quoted, NULL as an unquoted ``null``
+#: How the loader's COPY reads its input: CSV, every string quoted, NULL as an unquoted ``null``
 #: (so a quoted "null" stays a string). A JSON array of scalars is such a line once its brackets
 #: are cut off, which is what lets the fast path (``_compile_fast_csv_line``) have msgspec
 #: write it.
@@ -559,7 +559,7 @@ class RowBuilder:
         return tuple(values)
 
     def copy_line(self, record: dict[str, Any], line: bytes | None = None) -> bytes:
-        """The record as one line of the staging COPY's CSV (``COPY_OPTIONS``), or Rejection: the
+        """The record as one line of the loader COPY's CSV (``COPY_OPTIONS``), or Rejection: the
         same checks as :meth:`row` (in the same order), compiled for this table.
 
         ``line`` is the record's JSON text: when it has no backslash, no string in it holds a
@@ -567,7 +567,7 @@ class RowBuilder:
         return self._copy_line(record, line)
 
     def csv_line(self, line: bytes) -> bytes:
-        """The archived JSON ``line`` as one line of the staging COPY's CSV, or Rejection:
+        """The archived JSON ``line`` as one line of the loader COPY's CSV, or Rejection:
         the fast path where it applies, else :meth:`parse` and :meth:`copy_line`."""
         if self._fast_csv_line is not None:
             fast = self._fast_csv_line(line)

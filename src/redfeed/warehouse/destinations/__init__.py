@@ -1,10 +1,11 @@
 """Warehouse back-ends behind one small interface, chosen by the warehouse URL's scheme.
 
-Both do the same thing in the same shape: stage the batch's valid rows in a scratch table, then
-in ONE transaction (serialized per partition) delete the partition ``(feed, interval_start)``,
-insert from staging, and write the ledger row. They differ only in how rows reach staging:
-PostgreSQL (the local stand-in) gets ``COPY … FROM STDIN`` from the loader; Redshift gets
-``COPY … FROM 's3://…manifest' FORMAT AS JSON 's3://…jsonpaths'`` and reads S3 itself.
+Both give the same guarantee: in ONE transaction (serialized per partition) the partition
+``(feed, interval_start)`` is deleted, the batch's valid rows are written and the ledger row is
+inserted. They differ in how rows get there: Redshift reads S3 itself (``COPY … FROM
+'s3://…manifest' FORMAT AS JSON 's3://…jsonpaths'``) into a staging table, checked before the
+insert from it; PostgreSQL (the local stand-in) gets ``COPY … FROM STDIN`` from the loader, rows
+the pre-flight already checked, straight into the target.
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
-"""PostgreSQL: the local stand-in for Redshift, loaded through the same SQL shape.
+"""PostgreSQL: the local stand-in for Redshift, with the same results and the same guarantees.
 
 The loader streams the archive itself and feeds ``COPY … FROM STDIN`` (CSV written by the
-pre-flight workers) into a staging table private to the load; the partition swap, the inserts from
-staging and the ledger row are one transaction, serialized per partition with a transaction-scoped
-advisory lock (Redshift: ``LOCK``).
+pre-flight workers) straight into the target table, inside the transaction that first deletes the
+partition and last writes the ledger row; loads of one partition are serialized with a
+transaction-scoped advisory lock (Redshift: ``LOCK`` on the whole table). Redshift stages so that
+its slow COPY from S3 runs outside that table lock; here the lock is the partition's own, every
+row was checked by the pre-flight before it is sent, and a COPY into the target rolls back as
+whole as a staging table would, so staging would only make the server write every row twice
+(BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -57,16 +61,10 @@ def load_workers() -> int:
         raise ConfigError(f"REDFEED_LOAD_WORKERS={raw!r} is not a number") from None
 
 
-def staging_round_bytes() -> int:
-    """COPY data staged and inserted per round (``REDFEED_STAGING_ROUND_MB``, default 64)."""
-    raw = os.environ.get("REDFEED_STAGING_ROUND_MB", "").strip() or "64"
-    try:
-        megabytes = int(raw)
-    except ValueError:
-        raise ConfigError(f"REDFEED_STAGING_ROUND_MB={raw!r} is not a number") from None
-    if megabytes < 1:
-        raise ConfigError(f"REDFEED_STAGING_ROUND_MB={raw!r} must be at least 1")
-    return megabytes * 1024 * 1024
+#: COPY data the pre-flight workers may run ahead of the server (a thread drains their pipes
+#: while the connection is busy sending): enough to ride out the server's pauses, small enough to
+#: keep the loader's memory flat.
+READ_AHEAD_BYTES = 16 * 1024 * 1024
 
 
 def _classify(exc: psycopg.Error, what: str) -> RedfeedError:
@@ -120,13 +118,6 @@ class PostgresDestination:
     def load(self, job: LoadJob, preflight: Preflight) -> LoadOutcome:
         started = datetime.now(UTC)
         target = sql.Identifier(job.table.name)
-        # The staging table is UNLOGGED, not TEMP: created, filled, read and dropped inside the
-        # load's transaction, it is as private and leaves as little behind (a rollback or a
-        # killed loader takes its creation with it), but it goes through shared buffers, where
-        # a TEMP table pages through the session's local buffers and spills to files: the
-        # staging half of a 1M-row load took 4.6 s of server CPU as TEMP, 3.5 s as UNLOGGED
-        # (BENCHMARKS.md). One name per load, so loads of other partitions never collide.
-        stage = sql.Identifier(f"redfeed_stage_{job.load_id}")
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in job.table.column_names)
         what = f"load of {job.feed} run {job.run_id} into {job.table.name}"
         try:
@@ -150,12 +141,7 @@ class PostgresDestination:
                             log.info("%s: already loaded (ledger), nothing to do", what)
                             return current.outcome()
                         ledger.check_order(job, current)
-                        staging_started = time.perf_counter()
-                        cur.execute(
-                            sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
-                                stage, target
-                            )
-                        )
+                        copy_started = time.perf_counter()
                         cur.execute(
                             sql.SQL(
                                 "DELETE FROM {} WHERE _feed = %s AND _interval_start = %s"
@@ -163,13 +149,11 @@ class PostgresDestination:
                             (job.feed, ledger.naive_utc(job.interval_start)),
                         )
                         replaced = cur.rowcount
-                        staged, inserted, rounds = self._stage_and_insert(
-                            cur, preflight, stage, target, columns
-                        )
-                        if staged != preflight.rows_valid or inserted != staged:
+                        copied = self._copy(cur, preflight, target, columns)
+                        if copied != preflight.rows_valid:
                             raise RedfeedError(
-                                f"COPY staged {staged} rows and inserted {inserted}, the "
-                                f"validator passed {preflight.rows_valid}"
+                                f"COPY wrote {copied} rows, the validator passed "
+                                f"{preflight.rows_valid}"
                             )
                         reject_url = preflight.rejects.commit()
                         too_many = ledger.reject_ratio_exceeded(
@@ -177,15 +161,13 @@ class PostgresDestination:
                         )
                         if too_many:
                             raise SourceDataError(f"{too_many}; rejects in {reject_url}")
-                        outcome = ledger.loaded(job, preflight, inserted, replaced, reject_url)
-                        cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+                        outcome = ledger.loaded(job, preflight, copied, replaced, reject_url)
                         log.info(
-                            "%s: replaced %d rows with %d staged in %d round(s) in %.2fs",
+                            "%s: replaced %d rows with %d copied in %.2fs",
                             job.table.name,
                             replaced,
-                            inserted,
-                            rounds,
-                            time.perf_counter() - staging_started,
+                            copied,
+                            time.perf_counter() - copy_started,
                         )
                         cur.execute(
                             ledger.INSERT_SQL, ledger.insert_params(job, "loaded", started, outcome)
@@ -198,44 +180,26 @@ class PostgresDestination:
         except psycopg.Error as exc:
             raise _classify(exc, what) from exc
 
-    def _stage_and_insert(
+    def _copy(
         self,
         cur: psycopg.Cursor[Any],
         preflight: Preflight,
-        stage: sql.Identifier,
         target: sql.Identifier,
         columns: sql.Composable,
-    ) -> tuple[int, int, int]:
-        """COPY the valid rows into the staging table and insert them into the target, a round
-        of about ``REDFEED_STAGING_ROUND_MB`` at a time: while PostgreSQL inserts one round, the
-        pre-flight workers prepare the next (a read-ahead of one round), instead of one core
-        idling through a single INSERT of the whole batch at the end. Every round is inside the
-        load's transaction, so a failure anywhere still leaves the target as it was.
-        (staged, inserted, rounds)."""
-        round_bytes = staging_round_bytes()
-        staged = inserted = rounds = 0
+    ) -> int:
+        """COPY the valid rows into the target (the partition already deleted, uncommitted), the
+        pre-flight workers' output read ahead by a thread so that they keep producing while this
+        connection sends. The rows written."""
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(
-            stage, columns, sql.SQL(COPY_OPTIONS)
+            target, columns, sql.SQL(COPY_OPTIONS)
         )
-        insert_sql = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-            target, columns, columns, stage
-        )
-        with ReadAhead(preflight.copy_text(workers=load_workers()), round_bytes) as chunks:
-            pending = next(chunks, None)
-            while pending is not None:
-                size = 0
-                with cur.copy(copy_sql) as copy:
-                    while pending is not None and size < round_bytes:
-                        copy.write(pending)
-                        size += len(pending)
-                        pending = next(chunks, None)
-                staged += cur.rowcount
-                cur.execute(insert_sql)
-                inserted += cur.rowcount
-                rounds += 1
-                if pending is not None:
-                    cur.execute(sql.SQL("TRUNCATE {}").format(stage))
-        return staged, inserted, rounds
+        with (
+            ReadAhead(preflight.copy_text(workers=load_workers()), READ_AHEAD_BYTES) as chunks,
+            cur.copy(copy_sql) as copy,
+        ):
+            for chunk in chunks:
+                copy.write(chunk)
+        return cur.rowcount
 
     def _record_failure(
         self,
