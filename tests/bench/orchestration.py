@@ -130,6 +130,10 @@ class Backfill:
     #: peak memory (MiB) per compose service during the backfill, from `docker stats` samples;
     #: the task containers DockerOperator starts are one entry (the largest of them)
     memory_mib: dict[str, float]
+    #: CPU seconds per compose service during the backfill (a scaled service: its containers
+    #: summed), the Docker engine's daemons, and the rest of the host's busy time (the task
+    #: containers, this benchmark's polling, anything else on the machine)
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def peak_db_connections(self) -> int:
@@ -256,6 +260,35 @@ def task_timings(api: Airflow, dag_id: str, run_id: str) -> list[TaskTiming]:
                 elapsed=float(elapsed) if isinstance(elapsed, int | float) else None,
             )
         )
+    return found
+
+
+def service_cpu(project: str) -> dict[str, float]:
+    """CPU seconds each compose service's containers have used since they started (Docker's
+    cumulative ``cpu_usage``), and the Docker engine's daemons' (``/proc/<pid>/stat``)."""
+    import docker
+
+    client = docker.from_env()
+    found: dict[str, float] = {}
+    for c in client.containers.list(filters={"label": f"com.docker.compose.project={project}"}):
+        service = c.labels.get("com.docker.compose.service", c.name)
+        usage = c.stats(stream=False, one_shot=True)["cpu_stats"]["cpu_usage"]["total_usage"]
+        found[service] = found.get(service, 0.0) + usage / 1e9
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in Path("/proc").iterdir():
+        if not pid.name.isdigit():
+            continue
+        with suppress(OSError):
+            stat = (pid / "stat").read_text()
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            if name in ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2"):
+                fields = stat[stat.rindex(")") + 2 :].split()
+                # utime and stime only: the children a shim reaps are the containers' processes
+                # (healthcheck execs included), already counted in their containers
+                seconds = sum(int(v) for v in fields[11:13]) / ticks
+                found["Docker engine (dockerd, containerd, shims)"] = (
+                    found.get("Docker engine (dockerd, containerd, shims)", 0.0) + seconds
+                )
     return found
 
 
@@ -484,6 +517,7 @@ def backfill(
         return found
 
     load_average = os.getloadavg()[0]
+    cpu0 = service_cpu(stack.project)
     busy0, total0 = cpu_counters()
     started = datetime.now(UTC)
     began = time.monotonic()
@@ -508,6 +542,14 @@ def backfill(
                 )
             time.sleep(2)
     busy1, total1 = cpu_counters()
+    cpu1 = service_cpu(stack.project)
+    ticks = os.sysconf("SC_CLK_TCK")
+    host_busy = (busy1 - busy0) / ticks
+    # A worker added for this backfill counts from its start (absent before: 0).
+    cpu_s = {name: cpu1[name] - cpu0.get(name, 0.0) for name in cpu1}
+    cpu_s["everything else (task containers, the benchmark, the host)"] = host_busy - sum(
+        cpu_s.values()
+    )
     last_end = max(parse_instant(r["end_date"]) or datetime.now(UTC) for r in runs)
     wall = (last_end - started).total_seconds()
     log(f"backfill {len(dags)}x{len(days)} with {workers} worker(s): {wall:.0f}s")
@@ -526,6 +568,7 @@ def backfill(
             service: max(sample.get(service, 0.0) for sample in memory_samples)
             for service in {name for sample in memory_samples for name in sample}
         },
+        cpu_s=cpu_s,
     )
 
 
@@ -595,7 +638,6 @@ def measure(plan: Plan, log: Callable[[str], None] | None = None) -> Report:
     stack.prepare(
         sorted(years | {y + 1 for y in years}),
         REDFEED_WORKER_CONCURRENCY=str(WORKER_SLOTS),
-        REDFEED_DAG_PARSE_INTERVAL="10",
     )
     original = yaml.safe_load((REPO / "dags" / "feeds.yaml").read_text())
     (stack.dags_dir / "feeds.yaml").write_text(
@@ -803,6 +845,38 @@ def render(report: Report) -> str:
             + " |"
             for service in services
         ),
+    ]
+    cpu_services = sorted(
+        {s for b in report.backfills for s in b.cpu_s},
+        key=lambda s: -max(b.cpu_s.get(s, 0.0) for b in report.backfills),
+    )
+    lines += [
+        "",
+        "Where the CPU went during each backfill (CPU seconds; Docker's cumulative usage per "
+        "compose service, the engine's daemons from /proc; the rest of the host's busy time is "
+        "mostly the task containers). Per run = CPU seconds / runs.",
+        "",
+        "| CPU seconds | "
+        + " | ".join(f"{b.workers} worker(s)" for b in report.backfills)
+        + " | "
+        + " | ".join(f"per run, {b.workers} worker(s)" for b in report.backfills)
+        + " |",
+        "|---|" + "---:|" * (2 * len(report.backfills)),
+        *(
+            f"| {service} | "
+            + " | ".join(f"{b.cpu_s.get(service, 0.0):.0f}" for b in report.backfills)
+            + " | "
+            + " | ".join(
+                f"{b.cpu_s.get(service, 0.0) / max(1, len(b.runs)):.2f}" for b in report.backfills
+            )
+            + " |"
+            for service in cpu_services
+        ),
+        "| **host, all** | "
+        + " | ".join(f"{sum(b.cpu_s.values()):.0f}" for b in report.backfills)
+        + " | "
+        + " | ".join(f"{sum(b.cpu_s.values()) / max(1, len(b.runs)):.2f}" for b in report.backfills)
+        + " |",
     ]
     lines += [
         "",
