@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import docker
 import orjson
@@ -230,7 +231,17 @@ def test_killing_the_loader_mid_load_changes_nothing_and_the_retry_loads_once(
     before = snapshot(warehouse)
 
     write_batch(s3, "big", start, 200_000)
-    container = start_loader(docker_client, network, s3, env)
+    # Its server-side keepalives short (the default aborts an orphaned backend after about a
+    # minute): the kill below often loses the loader's FIN behind unsent COPY data, and the
+    # server must notice that by itself, or the retry waits on the partition's lock for good.
+    fast_liveness = (
+        "-c tcp_keepalives_idle=1 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=2"
+    )
+    killed_env = {
+        **env,
+        "REDFEED_WAREHOUSE_URL": f"{IN_NETWORK_URL}?{urlencode({'options': fast_liveness})}",
+    }
+    container = start_loader(docker_client, network, s3, killed_env)
     try:
         # Kill it mid-COPY, once a good share of the batch is in the target (the partition
         # deleted before it), uncommitted: none of it may survive.
@@ -249,6 +260,17 @@ def test_killing_the_loader_mid_load_changes_nothing_and_the_retry_loads_once(
     finally:
         container.remove(force=True)
     assert snapshot(warehouse) == before, "a killed load must leave the previous state intact"
+    with psycopg.connect(conninfo(warehouse), autocommit=True) as watcher:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            orphans = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'redfeed-loader'"
+            ).fetchone()
+            if not orphans or orphans[0] == 0:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the killed loader's backend still holds its transaction")
 
     retry = run_loader(env)
     assert retry.exit_code == 0, retry.logs[-3000:]

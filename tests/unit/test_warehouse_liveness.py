@@ -1,6 +1,8 @@
 """The PostgreSQL destination's connections notice a server that vanished without closing them
 (tests/faults/test_warehouse_faults.py crashes one mid-COPY): TCP keepalives and a TCP user
-timeout by default, each overridable in the warehouse URL."""
+timeout by default, each overridable in the warehouse URL; and the server notices a loader that
+vanished mid-COPY (tests/integration/test_loader.py kills one): keepalives on the server's side
+of the session."""
 
 from __future__ import annotations
 
@@ -11,7 +13,11 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import make_url
 
-from redfeed.warehouse.destinations.postgres import TCP_LIVENESS, PostgresDestination
+from redfeed.warehouse.destinations.postgres import (
+    SERVER_LIVENESS,
+    TCP_LIVENESS,
+    PostgresDestination,
+)
 
 
 class Refused(Exception):
@@ -49,3 +55,13 @@ def test_the_warehouse_url_overrides_them(monkeypatch: pytest.MonkeyPatch) -> No
     seen = connection_parameters(url, monkeypatch)
     assert (seen["tcp_user_timeout"], seen["keepalives_idle"]) == ("5000", "5")
     assert seen["keepalives_count"] == TCP_LIVENESS["keepalives_count"]
+
+
+def test_the_server_side_of_the_session_has_keepalives_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = connection_parameters("postgresql+psycopg://u:p@warehouse:5432/db", monkeypatch)
+    assert seen["options"] == SERVER_LIVENESS
+    assert "-c tcp_keepalives_idle=30" in seen["options"]
+    # The URL's own options come last: PostgreSQL applies -c settings in order, so they win.
+    url = "postgresql+psycopg://u:p@warehouse:5432/db?options=-c%20tcp_keepalives_idle%3D2"
+    seen = connection_parameters(url, monkeypatch)
+    assert seen["options"] == f"{SERVER_LIVENESS} -c tcp_keepalives_idle=2"

@@ -44,6 +44,17 @@ TCP_LIVENESS = {
     "tcp_user_timeout": "60000",
 }
 
+#: The other way round: a loader killed mid-COPY (SIGKILL, OOM, its container or host gone) does
+#: not always close its connection. Its FIN can be lost behind unsent COPY data when its network
+#: namespace goes. Then the server's backend waits in COPY for good: its transaction stays open,
+#: and so does the partition's lock, which every retry then waits for. Keepalives on the
+#: server's side of this session (settings any user may set) abort that backend about a minute
+#: after the loader's last packet. The warehouse URL's own ``options`` come after these, so they
+#: win.
+SERVER_LIVENESS = (
+    "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+)
+
 
 def conninfo(url: URL) -> str:
     """libpq's URI for a SQLAlchemy ``postgresql+driver://`` URL."""
@@ -99,8 +110,10 @@ class PostgresDestination:
             # autocommit: every `conn.transaction()` below is a real transaction, not a savepoint
             # of an implicit one (the failure ledger row must commit after the load rolled back).
             liveness = {k: v for k, v in TCP_LIVENESS.items() if k not in self.url.query}
+            own = self.url.query.get("options", ())
+            options = " ".join([SERVER_LIVENESS, *([own] if isinstance(own, str) else own)])
             conn = psycopg.connect(
-                make_conninfo(self.conninfo, **liveness),
+                make_conninfo(self.conninfo, **liveness, options=options),
                 autocommit=True,
                 connect_timeout=15,
                 application_name="redfeed-loader",
