@@ -1,10 +1,11 @@
 """Health checks for the compose stack's Airflow services that do not import Airflow.
 
 ``airflow jobs check`` and ``celery … inspect ping`` ask the right questions, but each start
-imports Airflow: 2.5 to 4.5 s of CPU, every interval, in every dag-processor, triggerer and worker
-container, which made the healthchecks a third of an idle stack's CPU and slowed the tasks of a
-busy one (BENCHMARKS.md). These ask the same questions directly, with what the Airflow image has
-anyway (psycopg2, celery), in 0.1 to 0.4 s:
+imports Airflow: about 4 s of CPU for `airflow jobs check` and 2 s for the ping (host CPU over
+three runs of each, less the idle stack's own), every interval, in every dag-processor, triggerer
+and worker container. Replacing them (with shorter intervals) took an idle stack from 34.9 to 19.2
+CPU seconds a minute (BENCHMARKS.md). These ask the same questions directly, with what the
+Airflow image has anyway (psycopg2, celery), in 0.1 to 0.4 s:
 
     python3 -m redfeed.orchestration.health job TriggererJob "$HOSTNAME"
     python3 -m redfeed.orchestration.health celery "celery@$HOSTNAME"
