@@ -119,6 +119,11 @@ redshift-ddl: venv ## print the Redshift DDL that `alembic upgrade head --sql` r
 redshift-ddl-golden: venv ## regenerate tests/golden/redshift-ddl.sql after a migration
 	$(PY) -m redfeed.warehouse.ddl --output tests/golden/redshift-ddl.sql
 
+.PHONY: table-specs
+table-specs: venv ## regenerate src/redfeed/warehouse/table_specs.py (what loads read) after a model change
+	$(PY) -m redfeed.warehouse.jsonpaths --output src/redfeed/warehouse/table_specs.py
+	$(VENV)/bin/ruff format -q src/redfeed/warehouse/table_specs.py
+
 .PHONY: drift
 drift: venv ## compare $$REDFEED_WAREHOUSE_URL with the models (non-zero exit on drift)
 	$(PY) -m redfeed.warehouse.drift

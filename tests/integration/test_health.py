@@ -37,13 +37,13 @@ def metadata_db(fresh_warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> st
     import sqlalchemy as sa
 
     url = sa.make_url(fresh_warehouse_url)
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+    with psycopg.connect(conninfo(fresh_warehouse_url), autocommit=True) as conn:
         conn.execute(JOB_TABLE)
     airflow_url = url.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
     monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", airflow_url)
     for name, _ in health.THRESHOLDS.values():
         monkeypatch.delenv(name, raising=False)
-    return conninfo(url)
+    return conninfo(fresh_warehouse_url)
 
 
 def add_job(dsn: str, job_type: str, hostname: str, state: str, heartbeat_age_s: float) -> None:

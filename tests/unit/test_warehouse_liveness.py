@@ -11,13 +11,13 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
-from sqlalchemy import make_url
 
 from redfeed.warehouse.destinations.postgres import (
     SERVER_LIVENESS,
     TCP_LIVENESS,
     PostgresDestination,
 )
+from redfeed.warehouse.url import DatabaseURL
 
 
 class Refused(Exception):
@@ -33,7 +33,7 @@ def connection_parameters(url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str
 
     monkeypatch.setattr(psycopg, "connect", connect)
     with pytest.raises(Refused):
-        PostgresDestination(make_url(url)).connect()
+        PostgresDestination(DatabaseURL.parse(url)).connect()
     return seen
 
 

@@ -52,10 +52,16 @@ def threshold(job_type: str) -> float:
 
 def libpq_url(sqlalchemy_url: str) -> str:
     """``postgresql+psycopg2://…`` (Airflow's metadata DB URL) as libpq reads it."""
-    scheme, sep, rest = sqlalchemy_url.partition("://")
-    if not sep or not scheme.startswith("postgresql"):
-        raise SystemExit(f"not a PostgreSQL URL: {scheme}://…")
-    return f"postgresql://{rest}"
+    from redfeed.errors import ConfigError
+    from redfeed.warehouse.url import DatabaseURL, redacted
+
+    try:
+        url = DatabaseURL.parse(sqlalchemy_url)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    if url.backend != "postgresql":
+        raise SystemExit(f"not a PostgreSQL URL: {redacted(sqlalchemy_url)}")
+    return url.libpq
 
 
 def job_alive(job_type: str, hostname: str) -> str | None:

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import make_url
-
 from redfeed.errors import ConfigError
 from redfeed.warehouse.jsonpaths import TableSpec
 from redfeed.warehouse.preflight import Preflight
+from redfeed.warehouse.url import DatabaseURL
 
 
 @dataclass(frozen=True)
@@ -71,19 +70,20 @@ class Destination(Protocol):
 
 def open_destination(url: str) -> Destination:
     try:
-        parsed = make_url(url)
-    except Exception as exc:
-        raise ConfigError(f"REDFEED_WAREHOUSE_URL is not a database URL: {exc}") from None
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
+        parsed = DatabaseURL.parse(url)
+    except ConfigError as exc:
+        raise ConfigError(f"REDFEED_WAREHOUSE_URL: {exc}") from None
+    if parsed.backend == "postgresql":
         from redfeed.warehouse.destinations.postgres import PostgresDestination
 
         return PostgresDestination(parsed)
-    if backend == "redshift":
+    if parsed.backend == "redshift":
+        from sqlalchemy import make_url
+
         from redfeed.warehouse.destinations.redshift import RedshiftDestination
 
-        return RedshiftDestination(parsed)
+        return RedshiftDestination(make_url(url))
     raise ConfigError(
-        f"REDFEED_WAREHOUSE_URL scheme {parsed.drivername!r}: use redshift+psycopg2:// or "
+        f"REDFEED_WAREHOUSE_URL scheme {url.partition('://')[0]!r}: use redshift+psycopg2:// or "
         "postgresql+psycopg://"
     )

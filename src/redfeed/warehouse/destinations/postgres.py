@@ -21,13 +21,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
-from sqlalchemy import URL
 
 from redfeed.errors import ConfigError, RedfeedError, SourceDataError, TemporaryError
 from redfeed.warehouse import ledger
 from redfeed.warehouse.destinations import LoadJob, LoadOutcome
 from redfeed.warehouse.preflight import Preflight, ReadAhead
 from redfeed.warehouse.rows import COPY_OPTIONS
+from redfeed.warehouse.url import DatabaseURL
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,9 @@ SERVER_LIVENESS = (
 )
 
 
-def conninfo(url: URL) -> str:
-    """libpq's URI for a SQLAlchemy ``postgresql+driver://`` URL."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+def conninfo(url: str) -> str:
+    """libpq's URI for a SQLAlchemy-style ``postgresql+driver://`` URL."""
+    return DatabaseURL.parse(url).libpq
 
 
 def load_workers() -> int:
@@ -101,17 +101,16 @@ def _classify(exc: psycopg.Error, what: str) -> RedfeedError:
 class PostgresDestination:
     name = "postgres"
 
-    def __init__(self, url: URL) -> None:
+    def __init__(self, url: DatabaseURL) -> None:
         self.url = url
-        self.conninfo = conninfo(url)
+        self.conninfo = url.libpq
 
     def connect(self) -> psycopg.Connection:
         try:
             # autocommit: every `conn.transaction()` below is a real transaction, not a savepoint
             # of an implicit one (the failure ledger row must commit after the load rolled back).
             liveness = {k: v for k, v in TCP_LIVENESS.items() if k not in self.url.query}
-            own = self.url.query.get("options", ())
-            options = " ".join([SERVER_LIVENESS, *([own] if isinstance(own, str) else own)])
+            options = " ".join([SERVER_LIVENESS, *self.url.query.get("options", ())])
             conn = psycopg.connect(
                 make_conninfo(self.conninfo, **liveness, options=options),
                 autocommit=True,
@@ -119,9 +118,7 @@ class PostgresDestination:
                 application_name="redfeed-loader",
             )
         except psycopg.Error as exc:
-            raise TemporaryError(
-                f"cannot connect to the warehouse {self.url.render_as_string()}: {exc}"
-            ) from exc
+            raise TemporaryError(f"cannot connect to the warehouse {self.url}: {exc}") from exc
         conn.execute(
             "SELECT set_config('lock_timeout', %s, false)",
             (os.environ.get("REDFEED_LOCK_TIMEOUT", "10min"),),
