@@ -62,3 +62,8 @@ def test_what_is_not_a_database_url_is_a_config_error(url: str) -> None:
 def test_a_backend_without_a_destination_is_named() -> None:
     with pytest.raises(ConfigError, match="scheme 'mysql\\+pymysql': use redshift"):
         open_destination("mysql+pymysql://u:p@h/db")
+
+
+def test_a_redshift_url_sqlalchemy_refuses_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="is not a database URL"):
+        open_destination("redshift+psycopg2://admin:pw@cluster:port/dev")

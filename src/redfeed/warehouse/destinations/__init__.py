@@ -82,7 +82,11 @@ def open_destination(url: str) -> Destination:
 
         from redfeed.warehouse.destinations.redshift import RedshiftDestination
 
-        return RedshiftDestination(make_url(url))
+        try:
+            redshift_url = make_url(url)
+        except Exception as exc:  # SQLAlchemy's ArgumentError, a port that is not a number...
+            raise ConfigError(f"REDFEED_WAREHOUSE_URL is not a database URL: {exc}") from None
+        return RedshiftDestination(redshift_url)
     raise ConfigError(
         f"REDFEED_WAREHOUSE_URL scheme {url.partition('://')[0]!r}: use redshift+psycopg2:// or "
         "postgresql+psycopg://"
