@@ -508,3 +508,25 @@ def test_the_start_date_is_utc(dags: dict[str, DAG]) -> None:
     assert start is not None
     assert start.utcoffset() == timedelta(0)
     assert start == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_the_workers_celery_config_is_airflows_own_and_brings_the_dag_modules() -> None:
+    """compose names redfeed's Celery config: Airflow's unchanged, imported with the DAG file's
+    modules so that the worker's forked tasks do not import them again."""
+    compose = yaml.safe_load((REPO / "compose" / "docker-compose.yml").read_text())
+    name = compose["x-airflow-common"]["environment"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
+    program = (
+        "import importlib, sys\n"
+        f"module, _, attr = {name!r}.rpartition('.')\n"
+        "config = getattr(importlib.import_module(module), attr)\n"
+        "from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG\n"
+        "assert config == DEFAULT_CELERY_CONFIG, config\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('redfeed.orchestration', "
+        "'airflow.providers.docker'))))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = run.stdout.strip()
+    for module in ("redfeed.orchestration.dags", "airflow.providers.docker.operators.docker"):
+        assert repr(module) in loaded, loaded
