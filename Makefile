@@ -86,9 +86,13 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 endef
 
+# The layers run side by side, a layer at a time on each worker (tests/conftest.py schedules
+# them), in collection order: contract and e2e first, then faults, integration and unit.
+TEST_WORKERS ?= 2
+
 .PHONY: test
-test: venv images ## every test layer (unit, contract, integration, faults, e2e)
-	@$(call run_pytest,tests)
+test: venv images ## every test layer (unit, contract, integration, faults, e2e), side by side
+	@$(call run_pytest,tests -n $(TEST_WORKERS) --no-loadscope-reorder)
 
 .PHONY: test-unit
 test-unit: venv ## unit tests only (no Docker)

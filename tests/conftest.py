@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +49,20 @@ def pretalx_dir(fixtures_dir: Path) -> Path:
     for name in ("submissions.json", "speakers.json"):
         assert (path / name).is_file(), f"{path} has no {name}"
     return path
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own choice from --dist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under xdist (`make test`: two workers), the unit of work is a layer (tests/<layer>/):
+    the layers run side by side, each layer's tests one after another on one worker, as when it
+    runs alone. The e2e stack mostly waits on Airflow, the fault and contract tests on
+    containers, so side by side they take about half the wall time. (xdist's own `loadgroup`
+    cannot do this with pytest 9, whose test ids ignore the group xdist appends to them.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LayerScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            top, _, rest = nodeid.partition("/")
+            return rest.partition("/")[0] if top == "tests" and "/" in rest else nodeid
+
+    return LayerScheduling(config, log)

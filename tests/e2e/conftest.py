@@ -1,6 +1,6 @@
 """End-to-end layer: the compose stack (CeleryExecutor, 2 workers) driven through Airflow's REST
-API. One stack per session, as its own compose project (``redfeed_e2e``) with random ports, torn
-down (``down -v``) at the end; ``REDFEED_E2E_KEEP=1`` leaves it up for a look."""
+API. One stack for the layer, as its own compose project (``redfeed_e2e``) with random ports, torn
+down (``down -v``) after its last test; ``REDFEED_E2E_KEEP=1`` leaves it up for a look."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def days() -> list[datetime]:
     return [today() - timedelta(days=n) for n in (3, 2, 1)]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(docker_client: object, days: list[datetime]) -> Iterator[Stack]:
     del docker_client  # checks the engine and the base images
     import docker

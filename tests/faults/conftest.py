@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.faults)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def controlled_s3(docker_client: docker.DockerClient, network: Network) -> Iterator[ControlledS3]:
     container = (
         DockerContainer("redfeed/s3")
@@ -60,7 +60,7 @@ def controlled_s3(docker_client: docker.DockerClient, network: Network) -> Itera
         yield s3
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fault_warehouse(network: Network) -> Iterator[Warehouse]:
     password = secrets.token_hex(8)
     container = (
@@ -87,7 +87,7 @@ def fault_warehouse(network: Network) -> Iterator[Warehouse]:
         container.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pipeline(
     docker_client: docker.DockerClient,
     network: Network,

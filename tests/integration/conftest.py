@@ -1,7 +1,7 @@
 """Integration tests: a real PostgreSQL (the project's own ``redfeed/postgres`` image) through
 testcontainers. Ryuk is disabled: it would be pulled from Docker Hub, and there is no registry.
 
-``warehouse_url`` is one container for the whole session; ``fresh_warehouse_url`` is a new, empty
+``warehouse_url`` is one container for the whole layer; ``fresh_warehouse_url`` is a new, empty
 database in it for each test, so tests that migrate cannot see each other's schema.
 """
 
@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def warehouse_container() -> Iterator[PostgresContainer]:
     container = PostgresContainer(
         IMAGE, username="redfeed", password=secrets.token_hex(8), dbname="redfeed", driver="psycopg"
@@ -49,15 +49,15 @@ def warehouse_container() -> Iterator[PostgresContainer]:
         container.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def warehouse_url(warehouse_container: PostgresContainer) -> str:
-    """``postgresql+psycopg://`` URL of the session's PostgreSQL (its ``redfeed`` database)."""
+    """``postgresql+psycopg://`` URL of the layer's PostgreSQL (its ``redfeed`` database)."""
     return str(warehouse_container.get_connection_url())
 
 
 @pytest.fixture
 def fresh_warehouse_url(warehouse_url: str) -> Iterator[str]:
-    """A new empty database in the session's container, dropped after the test."""
+    """A new empty database in the layer's container, dropped after the test."""
     name = f"t_{secrets.token_hex(6)}"
     admin = sa.create_engine(warehouse_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     with admin.connect() as connection:

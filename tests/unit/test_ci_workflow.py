@@ -86,7 +86,9 @@ def test_ci_run_covers_lint_types_and_every_test_layer() -> None:
     assert "ruff check" in lint
     assert "mypy" in lint
     test = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
-    assert "run_pytest,tests)" in test, "make test runs every directory under tests/"
+    assert "run_pytest,tests " in test, "make test runs every directory under tests/"
+    # side by side, a layer at a time per worker (tests/conftest.py schedules them)
+    assert "-n $(TEST_WORKERS)" in test
     for layer in LAYERS:
         assert (REPO / "tests" / layer / "conftest.py").is_file()
         assert f"\ntest-{layer}:" in makefile, f"make test-{layer}"
