@@ -124,9 +124,8 @@ redshift-ddl-golden: venv ## regenerate tests/golden/redshift-ddl.sql after a mi
 	$(PY) -m redfeed.warehouse.ddl --output tests/golden/redshift-ddl.sql
 
 .PHONY: table-specs
-table-specs: venv ## regenerate src/redfeed/warehouse/table_specs.py (what loads read) after a model change
-	$(PY) -m redfeed.warehouse.jsonpaths --output src/redfeed/warehouse/table_specs.py
-	$(VENV)/bin/ruff format -q src/redfeed/warehouse/table_specs.py
+table-specs: venv ## regenerate src/redfeed/warehouse/table_specs.json (what loads read) after a model change
+	$(PY) -m redfeed.warehouse.jsonpaths --output src/redfeed/warehouse/table_specs.json
 
 .PHONY: drift
 drift: venv ## compare $$REDFEED_WAREHOUSE_URL with the models (non-zero exit on drift)
