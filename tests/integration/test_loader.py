@@ -21,6 +21,7 @@ from testcontainers.core.network import Network
 
 from redfeed.archive import Archive, BatchKey, BatchWriter, S3Store
 from redfeed.warehouse import migrate
+from redfeed.warehouse.destinations.postgres import conninfo
 from redfeed.warehouse.jsonpaths import load_columns, table_spec
 from redfeed.warehouse.rows import RowBuilder
 from tests.docker_env import BUCKET, LocalS3, ScraperRun, last_json_line, start_scraper
@@ -49,10 +50,6 @@ def warehouse(network: Network) -> Iterator[str]:
         url = str(container.get_connection_url())
         migrate.upgrade(url)
         yield url
-
-
-def conninfo(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def snapshot(url: str, feed: str = "confs-tech") -> dict[str, Any]:

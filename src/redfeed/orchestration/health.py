@@ -20,6 +20,9 @@ import os
 import sys
 from typing import Any
 
+from redfeed.errors import ConfigError
+from redfeed.warehouse.url import DatabaseURL
+
 #: Airflow's own settings for how stale a job's heartbeat may be (seconds), and their defaults:
 #: `airflow jobs check` judges a job alive by the same numbers.
 THRESHOLDS = {
@@ -52,15 +55,12 @@ def threshold(job_type: str) -> float:
 
 def libpq_url(sqlalchemy_url: str) -> str:
     """``postgresql+psycopg2://…`` (Airflow's metadata DB URL) as libpq reads it."""
-    from redfeed.errors import ConfigError
-    from redfeed.warehouse.url import DatabaseURL, redacted
-
     try:
         url = DatabaseURL.parse(sqlalchemy_url)
     except ConfigError as exc:
         raise SystemExit(str(exc)) from None
     if url.backend != "postgresql":
-        raise SystemExit(f"not a PostgreSQL URL: {redacted(sqlalchemy_url)}")
+        raise SystemExit(f"not a PostgreSQL URL: {url}")
     return url.libpq
 
 

@@ -34,6 +34,10 @@ class DatabaseURL:
         return cls(match["backend"], match["driver"], rest)
 
     @property
+    def scheme(self) -> str:
+        return self.backend if self.driver is None else f"{self.backend}+{self.driver}"
+
+    @property
     def libpq(self) -> str:
         """The URI libpq (psycopg, psycopg2) connects with: the same URL as ``postgresql://``."""
         return f"postgresql://{self.rest}"
@@ -44,8 +48,7 @@ class DatabaseURL:
         return parse_qs(urlsplit(self.libpq).query, keep_blank_values=True)
 
     def __str__(self) -> str:
-        scheme = self.backend if self.driver is None else f"{self.backend}+{self.driver}"
-        return redacted(f"{scheme}://{self.rest}")
+        return redacted(f"{self.scheme}://{self.rest}")
 
 
 def redacted(url: str) -> str:

@@ -88,6 +88,6 @@ def open_destination(url: str) -> Destination:
             raise ConfigError(f"REDFEED_WAREHOUSE_URL is not a database URL: {exc}") from None
         return RedshiftDestination(redshift_url)
     raise ConfigError(
-        f"REDFEED_WAREHOUSE_URL scheme {url.partition('://')[0]!r}: use redshift+psycopg2:// or "
+        f"REDFEED_WAREHOUSE_URL scheme {parsed.scheme!r}: use redshift+psycopg2:// or "
         "postgresql+psycopg://"
     )
