@@ -278,12 +278,14 @@ class Airflow:
         """Wait until the runs (those named, else those with logical dates in [start, end]; at
         least ``expect`` of them) are all finished; returns them."""
         wanted = set(run_ids)
+        seen: list[dict[str, Any]] = []
 
         def probe() -> list[dict[str, Any]] | None:
             if wanted:
                 runs = [self.dag_run(dag_id, r) for r in sorted(wanted)]
             else:
                 runs = self.dag_runs(dag_id, start=start, end=end)
+            seen[:] = runs
             if progress:
                 progress(runs)
             if any(r["state"] == "queued" for r in runs) and (self.dag(dag_id) or {}).get(
@@ -294,7 +296,16 @@ class Airflow:
                 return None
             return runs if all(r["state"] in FINISHED_RUN_STATES for r in runs) else None
 
-        return wait_for(f"runs of {dag_id} to finish", probe, timeout, interval=2)
+        try:
+            return wait_for(f"runs of {dag_id} to finish", probe, timeout, interval=2)
+        except AirflowError as exc:
+            # Which task each unfinished run is stuck on: what a timeout report needs first.
+            unfinished = [r for r in seen if r["state"] not in FINISHED_RUN_STATES]
+            try:
+                detail = "; ".join(describe_run(self, dag_id, r) for r in unfinished)
+            except (requests.RequestException, AirflowError) as error:
+                detail = f"(task states unavailable: {error})"
+            raise AirflowError(f"{exc}; unfinished: {detail or 'none seen'}") from exc
 
     def wait_task_state(
         self,

@@ -57,6 +57,10 @@ def stack(docker_client: object, days: list[datetime]) -> Iterator[Stack]:
         REDFEED_WORKER_STOP_GRACE="120s",
         # A killed worker's task is failed (and retried elsewhere) 30 s after its last heartbeat.
         REDFEED_TASK_HEARTBEAT_TIMEOUT="30",
+        # A task queued but never sent to Celery (the scheduler stopped in between) is sent
+        # again after a minute, not Airflow's 10 (no e2e task waits that long for a slot).
+        REDFEED_TASK_QUEUED_TIMEOUT="60",
+        REDFEED_TASK_QUEUED_CHECK_INTERVAL="10",
     )
     stack.down()  # leftovers of an interrupted session
     started = time.monotonic()

@@ -194,11 +194,13 @@ class Stack:
             aws_secret_access_key=self.settings["REDFEED_S3_SECRET_ACCESS_KEY"],
         )
 
-    def sql(self, query: str) -> list[tuple[str, ...]]:
-        """Rows of a warehouse query, as strings (psql in the postgres container)."""
+    def sql(self, query: str, database: str = "warehouse") -> list[tuple[str, ...]]:
+        """Rows of a query, as strings (psql in the postgres container, as the database's
+        owner): the warehouse, or Airflow's metadata database (``airflow``)."""
+        owner = {"warehouse": "redfeed", "airflow": "airflow"}[database]
         out = self.compose(
             "exec", "-T", "postgres",
-            "psql", "-U", "redfeed", "-d", "warehouse", "-X", "-q", "-A", "-t", "-F", "\t",
+            "psql", "-U", owner, "-d", database, "-X", "-q", "-A", "-t", "-F", "\t",
             "-v", "ON_ERROR_STOP=1", "-c", query,
         )  # fmt: skip
         return [tuple(line.split("\t")) for line in out.splitlines() if line]

@@ -379,11 +379,13 @@ def test_the_same_interval_triggered_twice_at_once_holds_one_batch(
     stack.log.append(f"same interval twice at once: {outcome}")
 
 
+@pytest.mark.timeout(900)  # longer than the waits below: their own timeouts say what is stuck
 def test_the_scheduler_restarted_during_a_backfill_changes_nothing(
     stack: Stack, api: Airflow, days: list[datetime]
 ) -> None:
     """The scheduler restarts while a backfill runs: the backfill resumes and every interval
-    ends up with exactly its one batch."""
+    ends up with exactly its one batch. A task the old scheduler queued but had not yet sent
+    waits for the queued timeout (the next test makes that case happen every time)."""
     # The registry as shipped again (the latest_only step above switched the feeds).
     (stack.dags_dir / "feeds.yaml").write_text((REPO / "dags" / "feeds.yaml").read_text())
 
@@ -402,7 +404,7 @@ def test_the_scheduler_restarted_during_a_backfill_changes_nothing(
     wait_for("a backfill run to start", running, timeout=180)
     restarted_at = time.monotonic()
     stack.compose("restart", "-t", "10", "airflow-scheduler")
-    runs = api.wait_runs(DAG, start=first, end=last, expect=3, timeout=600)
+    runs = api.wait_runs(DAG, start=first, end=last, expect=3, timeout=480)
     stack.log.append(
         f"scheduler restarted mid-backfill: runs done {time.monotonic() - restarted_at:.0f}s later"
     )
@@ -415,6 +417,53 @@ def test_the_scheduler_restarted_during_a_backfill_changes_nothing(
         interval = datetime.fromisoformat(run["logical_date"])
         found = [s for s in snapshots(stack) if s[0] == day(interval)]
         assert found == [(day(interval), run["dag_run_id"], expected_rows(stack, interval))]
+    reconcile(stack)
+
+
+def test_a_task_queued_but_never_sent_runs_after_the_queued_timeout(
+    stack: Stack, api: Airflow, days: list[datetime]
+) -> None:
+    """Airflow commits a task as queued, then hands it to Celery: a scheduler stopped in between
+    leaves a queued task that no worker will ever get. Made to happen here: the scheduler is
+    stopped, and the metadata DB is set as it would have left it. The next scheduler adopts the
+    task, finds no Celery task behind it, and queues it again after the queued timeout; the run
+    ends with its one batch."""
+    start = days[0] - timedelta(days=10)
+    stack.compose("stop", "-t", "10", "airflow-scheduler")
+    try:
+        run_id = api.trigger(
+            DAG,
+            run_id=f"e2e_never_sent_{int(time.time())}",
+            logical_date=start,
+            data_interval=(start, start + timedelta(days=1)),
+        )["dag_run_id"]
+        where = f"dag_id = '{DAG}' AND run_id = '{run_id}'"
+        [(celery_id,)] = stack.sql(
+            f"UPDATE dag_run SET state = 'running', start_date = now() WHERE {where};"
+            " UPDATE task_instance SET state = 'queued', queued_dttm = now(), try_number = 1,"
+            " external_executor_id = gen_random_uuid()::text, queued_by_job_id ="
+            " (SELECT max(id) FROM job WHERE job_type = 'SchedulerJob')"
+            f" WHERE {where} AND task_id = 'extract' RETURNING external_executor_id",
+            database="airflow",
+        )
+    finally:
+        started = time.monotonic()
+        stack.compose("start", "airflow-scheduler")
+    [done] = api.wait_runs(DAG, run_ids=[run_id], timeout=400)
+    stack.log.append(
+        f"task queued but never sent: run done {time.monotonic() - started:.0f}s after the"
+        " scheduler started"
+    )
+    assert done["state"] == "success", states(api, DAG, run_id)
+    assert states(api, DAG, run_id) == dict.fromkeys(FEED_TASKS, "success")
+    # Adopted with no Celery task behind it, then queued again by the timeout (Airflow's logs).
+    logs = stack.compose("logs", "--no-color", "airflow-scheduler").splitlines()
+    mine = [line for line in logs if f"extract {run_id} " in line]
+    assert any("in state PENDING" in line for line in mine), f"Celery task {celery_id} not adopted"
+    assert any("stuck in queued" in line for line in mine), "not queued again by the timeout"
+
+    found = [s for s in snapshots(stack) if s[0] == day(start)]
+    assert found == [(day(start), run_id, expected_rows(stack, start))]
     reconcile(stack)
 
 
