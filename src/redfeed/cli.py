@@ -33,14 +33,17 @@ def run() -> NoReturn:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # `extract -- program args...`: everything after `--` belongs to the wrapped program.
+    # `extract [--start-early] -- program args...`: everything after `--` is the wrapped program.
     if argv[:1] == ["extract"]:
         from redfeed import extract
 
         program = argv[1:]
+        start_early = program[:1] == ["--start-early"]
+        if start_early:
+            program = program[1:]
         if program[:1] == ["--"]:
             program = program[1:]
-        return extract.main(program)
+        return extract.main(program, start_early=start_early)
 
     # `load`, `verify` and `migrate` parse their own arguments.
     if argv[:1] == ["load"]:

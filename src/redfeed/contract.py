@@ -31,6 +31,9 @@ FEED_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}\Z")
 # nothing that could climb out of an S3 key or a path ("/", "..", leading dot).
 RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,199}\Z")
 TRUE_WORDS = {"1", "true", "yes", "on"}
+#: The read end of a scraper's start gate (``redfeed extract --start-early``): a byte means
+#: scrape, end of file means exit without fetching anything.
+START_FD_ENV = "REDFEED_START_FD"
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
 

@@ -3,6 +3,12 @@
 Runs any program that prints records as JSON lines on stdout (logs on stderr), streams them into
 the archive, and commits the batch only if the program succeeded. Its exit code tells the wrapper
 why it failed; SIGTERM stops both and leaves no manifest behind.
+
+``redfeed extract --start-early -- <program>`` starts the program before the archive checks, for
+a program that waits at its start gate (``redfeed scrape`` does): it reads the pipe named by
+``REDFEED_START_FD`` before it fetches anything, and gets a byte once the checks pass, or end of
+file when nothing is to be scraped (the run's batch is already committed, the archive refuses
+writes). Its imports then overlap the checks.
 """
 
 from __future__ import annotations
@@ -10,10 +16,11 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from contextlib import suppress
 from typing import Any
 
 from redfeed.archive import AlreadyExists, Archive, BatchKey, BatchWriter, Manifest, open_store
-from redfeed.contract import Settings, run_command
+from redfeed.contract import START_FD_ENV, Settings, run_command
 from redfeed.errors import (
     ConfigError,
     NothingNew,
@@ -25,6 +32,8 @@ log = logging.getLogger("redfeed.extract")
 
 #: How long the program gets to stop after SIGTERM before it is killed.
 STOP_GRACE_SECONDS = 10
+#: How long a program started early gets to exit by itself once its start gate closes unopened.
+GATE_EXIT_SECONDS = 5
 
 
 def batch_summary(manifest: Manifest, manifest_url: str) -> dict[str, Any]:
@@ -52,50 +61,107 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
             child.wait()
 
 
-def extract(program: list[str]) -> dict[str, Any]:
+class Program:
+    """The wrapped program. Started early, it is spawned at once with the read end of its start
+    gate, and :meth:`start` opens the gate; otherwise :meth:`start` spawns it."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], *, early: bool) -> None:
+        self.argv, self.env = argv, env
+        self.child: subprocess.Popen[bytes] | None = None
+        self._gate: int | None = None
+        if early:
+            read, self._gate = os.pipe()
+            try:
+                self.child = self._spawn({**env, START_FD_ENV: str(read)}, (read,))
+            except BaseException:
+                self._close_gate()
+                raise
+            finally:
+                os.close(read)
+
+    def _spawn(self, env: dict[str, str], fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
+        try:
+            return subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, pass_fds=fds
+            )
+        except OSError as exc:
+            raise ConfigError(f"cannot start {self.argv[0]!r}: {exc}") from exc
+
+    def _close_gate(self) -> None:
+        if self._gate is not None:
+            os.close(self._gate)
+            self._gate = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        if self.child is None:
+            self.child = self._spawn(self.env, ())
+        else:
+            with suppress(BrokenPipeError):  # it has exited already: its exit code says why
+                os.write(self._gate, b"1")  # type: ignore[arg-type]
+            self._close_gate()
+        return self.child
+
+    def cancel(self) -> None:
+        """Nothing to scrape: the gate closes unopened, and the program gets a moment to read
+        that and exit before it is stopped."""
+        opened_early = self._gate is not None
+        self._close_gate()
+        if self.child is None:
+            return
+        if opened_early:
+            with suppress(subprocess.TimeoutExpired):
+                self.child.wait(GATE_EXIT_SECONDS)
+        _stop(self.child)
+
+
+def extract(program: list[str], *, start_early: bool = False) -> dict[str, Any]:
     if not program:
-        raise ConfigError("usage: redfeed extract -- <program> [args...]")
+        raise ConfigError("usage: redfeed extract [--start-early] -- <program> [args...]")
     settings = Settings.from_env()
     assert settings.archive_url is not None
-    store = open_store(settings.archive_url)
-    archive = Archive(store)
-    key = BatchKey(settings.feed, settings.interval_start, settings.run_id)
-
-    existing = archive.manifest(key)
-    if existing is not None:
-        # Idempotent per run id: a retry after a commit reports the batch instead of re-scraping.
-        log.info("batch %s is already committed; not scraping again", store.uri(key.manifest))
-        return {**batch_summary(existing, store.uri(key.manifest)), "already_committed": True}
-
-    store.check_writable()
-    previous = (
-        archive.latest(settings.feed, settings.interval_start) if settings.skip_unchanged else None
-    )
-
-    writer = BatchWriter(
-        store,
-        key,
-        settings.interval_end,
-        part_max_records=settings.part_max_records,
-        part_max_bytes=settings.part_max_bytes,
-        slices=settings.copy_slices,
-        code_version=settings.code_version,
-        source_url=settings.source_url,
-    )
     env = {**os.environ, "REDFEED_RUN_ID": settings.run_id}
-    log.info(
-        "extract %s run %s interval [%s, %s) into %s: %s",
-        settings.feed,
-        settings.run_id,
-        settings.interval_start.isoformat(),
-        settings.interval_end.isoformat(),
-        store.uri(key.prefix),
-        " ".join(program),
-    )
+    wrapped = Program(program, env, early=start_early)
     try:
-        child = subprocess.Popen(program, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
-    except OSError as exc:
-        raise ConfigError(f"cannot start {program[0]!r}: {exc}") from exc
+        store = open_store(settings.archive_url)
+        archive = Archive(store)
+        key = BatchKey(settings.feed, settings.interval_start, settings.run_id)
+
+        existing = archive.manifest(key)
+        if existing is not None:
+            # Idempotent per run id: a retry after a commit reports the batch, never re-scrapes.
+            log.info("batch %s is already committed; not scraping again", store.uri(key.manifest))
+            wrapped.cancel()
+            return {**batch_summary(existing, store.uri(key.manifest)), "already_committed": True}
+
+        store.check_writable()
+        previous = (
+            archive.latest(settings.feed, settings.interval_start)
+            if settings.skip_unchanged
+            else None
+        )
+        writer = BatchWriter(
+            store,
+            key,
+            settings.interval_end,
+            part_max_records=settings.part_max_records,
+            part_max_bytes=settings.part_max_bytes,
+            slices=settings.copy_slices,
+            code_version=settings.code_version,
+            source_url=settings.source_url,
+        )
+        log.info(
+            "extract %s run %s interval [%s, %s) into %s: %s",
+            settings.feed,
+            settings.run_id,
+            settings.interval_start.isoformat(),
+            settings.interval_end.isoformat(),
+            store.uri(key.prefix),
+            " ".join(program),
+        )
+        child = wrapped.start()
+    except BaseException:
+        wrapped.cancel()
+        raise
 
     try:
         assert child.stdout is not None
@@ -134,5 +200,5 @@ def extract(program: list[str]) -> dict[str, Any]:
     return batch_summary(manifest, url)
 
 
-def main(program: list[str]) -> int:
-    return run_command("extract", lambda: extract(program))
+def main(program: list[str], *, start_early: bool = False) -> int:
+    return run_command("extract", lambda: extract(program, start_early=start_early))

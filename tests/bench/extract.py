@@ -66,7 +66,9 @@ def run(repeat: int, writer_records: int = 200_000, *, quick: bool = False) -> s
         for attempt in range(repeat):
             plain_s.append(_time(spider, env, out))
             run_env = {**env, "REDFEED_RUN_ID": f"bench-{attempt}-{time.time_ns()}"}
-            wrapped_s.append(_time([str(bin_dir / "redfeed"), "extract", "--", *spider], run_env))
+            # As the scraper images run it.
+            wrapper = [str(bin_dir / "redfeed"), "extract", "--start-early", "--"]
+            wrapped_s.append(_time([*wrapper, *spider], run_env))
             print(
                 f"  extract run {attempt + 1}: plain {plain_s[-1]:.2f}s, "
                 f"wrapped {wrapped_s[-1]:.2f}s",

@@ -100,6 +100,22 @@ def test_archives_exactly_one_record_per_fixture_entry(
     assert seen == expected
 
 
+def test_a_retry_of_a_committed_run_never_reaches_the_source(
+    confs_tech_dir: Path, start_mirror: Mirror, run_scraper: Run
+) -> None:
+    """The image starts the spider while the wrapper checks the archive (``--start-early``):
+    for a run that is already committed its start gate stays shut, and the retry reports the
+    batch without a request (here the source is gone: a request would fail the run)."""
+    env = env_for(start_mirror(confs_tech_dir), "retried", "2024-01-01", "2024-01-02")
+    first = run_scraper(env)
+    assert first.exit_code == 0, first.logs[-3000:]
+    again = run_scraper({**env, "REDFEED_SOURCE_URL": "http://nowhere.invalid:8000"})
+    assert again.exit_code == 0, again.logs[-3000:]
+    assert again.summary["already_committed"] is True
+    assert again.summary["records"] == first.summary["records"]
+    assert "the wrapper closed the start gate; nothing fetched" in again.logs
+
+
 def test_a_year_that_does_not_exist_yet_is_an_empty_committed_batch(
     confs_tech_dir: Path, start_mirror: Mirror, run_scraper: Run, s3: LocalS3
 ) -> None:

@@ -23,8 +23,17 @@ PRINT_THREE = (
 )
 
 
+#: A program with a start gate (as ``redfeed scrape`` has): it says in $MARKER what the gate said.
+GATED = (
+    "import json,os\n"
+    "with os.fdopen(int(os.environ['REDFEED_START_FD']), 'rb') as gate: go = gate.read(1) == b'1'\n"
+    "open(os.environ['MARKER'], 'w').write('go' if go else 'closed')\n"
+    "for i in range(3 if go else 0): print(json.dumps({'n': i}))\n"
+)
+
+
 def run(
-    archive: Path, program: str, run_id: str = "run-1", **env: str
+    archive: Path, program: str, run_id: str = "run-1", *, early: bool = False, **env: str
 ) -> tuple[int, dict[str, Any], str]:
     full_env = {
         **os.environ,
@@ -35,8 +44,10 @@ def run(
         "REDFEED_ARCHIVE_URL": archive.as_uri(),
         **env,
     }
+    flags = ["--start-early"] if early else []
+    wrapper = [sys.executable, "-m", "redfeed.cli", "extract", *flags, "--"]
     proc = subprocess.run(
-        [sys.executable, "-m", "redfeed.cli", "extract", "--", sys.executable, "-c", program],
+        [*wrapper, sys.executable, "-c", program],
         env=full_env,
         capture_output=True,
         timeout=60,
@@ -103,6 +114,34 @@ def test_configuration_errors_exit_78_before_anything_runs(tmp_path: Path) -> No
     assert "not writable" in summary["error"]
 
 
+def test_a_program_started_early_scrapes_once_the_checks_pass(tmp_path: Path) -> None:
+    archive, marker = tmp_path / "archive", tmp_path / "marker"
+    code, summary, stderr = run(archive, GATED, early=True, MARKER=str(marker))
+    assert code == 0, stderr
+    assert summary["records"] == 3
+    assert marker.read_text() == "go"
+
+
+def test_a_program_started_early_fetches_nothing_when_there_is_nothing_to_scrape(
+    tmp_path: Path,
+) -> None:
+    """Its start gate closes unopened: the run's batch is committed already, or the archive
+    refuses writes."""
+    archive, marker = tmp_path / "archive", tmp_path / "marker"
+    assert run(archive, PRINT_THREE)[0] == 0
+    code, summary, _ = run(archive, GATED, early=True, MARKER=str(marker))
+    assert (code, summary["already_committed"], summary["records"]) == (0, True, 3)
+    assert marker.read_text() == "closed"
+
+    marker.unlink()
+    code, summary, _ = run(
+        archive, GATED, early=True, MARKER=str(marker), REDFEED_ARCHIVE_URL="file:///proc/redfeed"
+    )
+    assert code == 78
+    assert "not writable" in summary["error"]
+    assert marker.read_text() == "closed"
+
+
 def test_sigterm_stops_the_program_and_leaves_no_manifest(tmp_path: Path) -> None:
     program = (
         "import json,time\n"
@@ -128,3 +167,14 @@ def test_sigterm_stops_the_program_and_leaves_no_manifest(tmp_path: Path) -> Non
     summary = orjson.loads(out.decode().strip().splitlines()[-1])
     assert summary["status"] == "terminated"
     assert not list(tmp_path.rglob("manifest.json"))
+
+
+def test_the_scrape_command_waits_at_its_start_gate() -> None:
+    from redfeed.feeds.crawl import wait_at_start_gate
+
+    assert wait_at_start_gate(None) is True  # not started early
+    for written, expected in ((b"1", True), (b"", False)):
+        read, write = os.pipe()
+        os.write(write, written)
+        os.close(write)
+        assert wait_at_start_gate(str(read)) is expected

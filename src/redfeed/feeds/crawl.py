@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from redfeed.contract import Settings, configure_logging
+from redfeed.contract import START_FD_ENV, Settings, configure_logging
 from redfeed.errors import ConfigError, ExitCode, RedfeedError
 
 if TYPE_CHECKING:
@@ -175,7 +175,17 @@ class _Shutdown:
                 reactor.stop()
 
 
-def _crawl(spidercls: type[Spider], settings: dict[str, Any], config: Settings) -> int:
+def wait_at_start_gate(fd: str | None) -> bool:
+    """True when the crawl may fetch: no gate, or the wrapper wrote to it (see START_FD_ENV)."""
+    if not fd:
+        return True
+    with os.fdopen(int(fd), "rb") as gate:
+        return gate.read(1) == b"1"
+
+
+def _crawl(
+    spidercls: type[Spider], settings: dict[str, Any], config: Settings, gate: str | None = None
+) -> int:
     from scrapy.crawler import CrawlerProcess
 
     # Logging is already set up (stderr, one line each, contract format): Scrapy adds no handler
@@ -192,6 +202,10 @@ def _crawl(spidercls: type[Spider], settings: dict[str, Any], config: Settings) 
         logging.disable(disabled)
     logging.getLogger("scrapy").setLevel(level)
     crawler = process.create_crawler(spidercls)
+    # Set up (Scrapy imported, the crawler built) while the wrapper checks the archive.
+    if not wait_at_start_gate(gate):
+        log.info("scrape %s: the wrapper closed the start gate; nothing fetched", config.feed)
+        return int(ExitCode.OK)
     startup_errors: list[Failure] = []
 
     def on_crawl_error(failure: Failure) -> None:
@@ -249,7 +263,7 @@ def main(feed: str, env: Mapping[str, str] | None = None) -> int:
     except Exception:
         log.exception("scrape %s: could not set up the crawl", feed)
         return int(ExitCode.SOFTWARE)
-    return _crawl(spidercls, settings, config)
+    return _crawl(spidercls, settings, config, env.get(START_FD_ENV))
 
 
 if __name__ == "__main__":
