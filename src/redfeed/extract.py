@@ -95,9 +95,9 @@ class Program:
     def start(self) -> subprocess.Popen[bytes]:
         if self.child is None:
             self.child = self._spawn(self.env, ())
-        else:
+        elif self._gate is not None:
             with suppress(BrokenPipeError):  # it has exited already: its exit code says why
-                os.write(self._gate, b"1")  # type: ignore[arg-type]
+                os.write(self._gate, b"1")
             self._close_gate()
         return self.child
 
