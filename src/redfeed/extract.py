@@ -25,6 +25,7 @@ from redfeed.errors import (
     ConfigError,
     NothingNew,
     RedfeedError,
+    Terminated,
     error_for_exit_code,
 )
 
@@ -32,8 +33,9 @@ log = logging.getLogger("redfeed.extract")
 
 #: How long the program gets to stop after SIGTERM before it is killed.
 STOP_GRACE_SECONDS = 10
-#: How long a program started early gets to exit by itself once its start gate closes unopened.
-GATE_EXIT_SECONDS = 5
+#: How long a program started early gets to exit by itself once its start gate closes unopened
+#: (it reads the gate once set up: about a second for Scrapy; longer on a busy host).
+GATE_EXIT_SECONDS = 15
 
 
 def batch_summary(manifest: Manifest, manifest_url: str) -> dict[str, Any]:
@@ -101,17 +103,23 @@ class Program:
             self._close_gate()
         return self.child
 
-    def cancel(self) -> None:
-        """Nothing to scrape: the gate closes unopened, and the program gets a moment to read
-        that and exit before it is stopped."""
-        opened_early = self._gate is not None
+    def cancel(self, *, patient: bool = True) -> None:
+        """Nothing to scrape: the gate closes unopened, and (``patient``) the program gets a
+        moment to read that and exit before it is stopped."""
+        at_gate = self._gate is not None
         self._close_gate()
-        if self.child is None:
+        child = self.child
+        if child is None:
             return
-        if opened_early:
-            with suppress(subprocess.TimeoutExpired):
-                self.child.wait(GATE_EXIT_SECONDS)
-        _stop(self.child)
+        try:
+            if at_gate and patient:
+                with suppress(subprocess.TimeoutExpired):
+                    child.wait(GATE_EXIT_SECONDS)
+        finally:
+            _stop(child)
+            if child.stdout is not None:
+                child.stdout.close()
+            log.info("%s exited with %s without scraping", self.argv[0], child.returncode)
 
 
 def extract(program: list[str], *, start_early: bool = False) -> dict[str, Any]:
@@ -159,8 +167,8 @@ def extract(program: list[str], *, start_early: bool = False) -> dict[str, Any]:
             " ".join(program),
         )
         child = wrapped.start()
-    except BaseException:
-        wrapped.cancel()
+    except BaseException as exc:
+        wrapped.cancel(patient=not isinstance(exc, Terminated))  # SIGTERM: stop it now
         raise
 
     try:

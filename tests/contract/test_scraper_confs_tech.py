@@ -105,7 +105,7 @@ def test_a_retry_of_a_committed_run_never_reaches_the_source(
 ) -> None:
     """The image starts the spider while the wrapper checks the archive (``--start-early``):
     for a run that is already committed its start gate stays shut, and the retry reports the
-    batch without a request (here the source is gone: a request would fail the run)."""
+    batch without a request (the source is gone here: a request would log a DNS failure)."""
     env = env_for(start_mirror(confs_tech_dir), "retried", "2024-01-01", "2024-01-02")
     first = run_scraper(env)
     assert first.exit_code == 0, first.logs[-3000:]
@@ -114,6 +114,8 @@ def test_a_retry_of_a_committed_run_never_reaches_the_source(
     assert again.summary["already_committed"] is True
     assert again.summary["records"] == first.summary["records"]
     assert "the wrapper closed the start gate; nothing fetched" in again.logs
+    assert "exited with 0 without scraping" in again.logs
+    assert "<GET http://nowhere.invalid" not in again.logs  # how Scrapy logs a request
 
 
 def test_a_year_that_does_not_exist_yet_is_an_empty_committed_batch(

@@ -438,8 +438,11 @@ def test_a_task_queued_but_never_sent_runs_after_the_queued_timeout(
             data_interval=(start, start + timedelta(days=1)),
         )["dag_run_id"]
         where = f"dag_id = '{DAG}' AND run_id = '{run_id}'"
+        # No scheduler runs now: one that `stop` had to kill still looks alive (its job row).
         [(celery_id,)] = stack.sql(
-            f"UPDATE dag_run SET state = 'running', start_date = now() WHERE {where};"
+            "UPDATE job SET state = 'success', end_date = now()"
+            " WHERE job_type = 'SchedulerJob' AND state = 'running';"
+            f" UPDATE dag_run SET state = 'running', start_date = now() WHERE {where};"
             " UPDATE task_instance SET state = 'queued', queued_dttm = now(), try_number = 1,"
             " external_executor_id = gen_random_uuid()::text, queued_by_job_id ="
             " (SELECT max(id) FROM job WHERE job_type = 'SchedulerJob')"

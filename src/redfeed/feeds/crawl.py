@@ -180,7 +180,7 @@ def wait_at_start_gate(fd: str | None) -> bool:
     if not fd:
         return True
     with os.fdopen(int(fd), "rb") as gate:
-        return gate.read(1) == b"1"
+        return gate.read(1) != b""
 
 
 def _crawl(
