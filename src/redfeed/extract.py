@@ -34,7 +34,8 @@ log = logging.getLogger("redfeed.extract")
 #: How long the program gets to stop after SIGTERM before it is killed.
 STOP_GRACE_SECONDS = 10
 #: How long a program started early gets to exit by itself once its start gate closes unopened
-#: (it reads the gate once set up: about a second for Scrapy; longer on a busy host).
+#: (it reads the gate once set up: ``redfeed scrape`` gets there and out in 0.23 - 0.38 s on an
+#: idle 2-core host, far longer on a busy one).
 GATE_EXIT_SECONDS = 15
 
 
