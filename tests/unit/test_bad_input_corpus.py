@@ -18,7 +18,7 @@ from redfeed.archive import FileStore
 from redfeed.warehouse.jsonpaths import TableSpec, table_spec
 from redfeed.warehouse.preflight import Preflight, RejectSink
 from redfeed.warehouse.rows import RowBuilder
-from tests.copy_csv import csv_records
+from tests.copy_binary import binary_records
 from tests.data.bad import corpus
 
 LINEAGE = {
@@ -51,11 +51,11 @@ def run_preflight(
     spec: TableSpec,
     cases: list[corpus.Case],
     root: Path,
-    copy_text: bool,
+    copy_data: bool,
     lineage_in_records: bool = False,
 ) -> tuple[Preflight, list[dict[str, Any]], int]:
     """Pre-flight over the corpus: lineage given separately (as for stdin), or carried by
-    the records (as archived: the copy-text path then tries its fast path first)."""
+    the records (as archived: the COPY path then tries its fast path first)."""
     store = FileStore(root)
     edit = with_lineage if lineage_in_records else (lambda line: line)
     lines = [("stdin", n, edit(case.line) + b"\n") for n, case in enumerate(cases, start=1)]
@@ -65,9 +65,9 @@ def run_preflight(
         RejectSink(store, "rejects.jsonl.gz"),
         {} if lineage_in_records else dict(LINEAGE),
     )
-    if copy_text:
-        data = b"".join(preflight.copy_text(workers=2))
-        passed = len(csv_records(data))
+    if copy_data:
+        data = b"".join(preflight.copy_data(workers=2))
+        passed = len(binary_records(data, spec.columns))
     else:
         passed = sum(1 for _ in preflight)
     preflight.rejects.commit()
@@ -81,17 +81,17 @@ def run_preflight(
 
 
 @pytest.mark.parametrize(
-    ("copy_text", "lineage_in_records"),
+    ("copy_data", "lineage_in_records"),
     [(False, False), (True, False), (True, True)],
-    ids=["rows", "copy-text", "copy-text-archived"],
+    ids=["rows", "copy-data", "copy-data-archived"],
 )
 @pytest.mark.parametrize("table", list(TABLES))
 def test_every_bad_record_is_quarantined_with_its_reason_and_every_good_one_passes(
-    table: str, copy_text: bool, lineage_in_records: bool, tmp_path: Path
+    table: str, copy_data: bool, lineage_in_records: bool, tmp_path: Path
 ) -> None:
     cases = corpus.cases(table)
     preflight, rejects, passed = run_preflight(
-        TABLES[table], cases, tmp_path, copy_text, lineage_in_records
+        TABLES[table], cases, tmp_path, copy_data, lineage_in_records
     )
     edit = with_lineage if lineage_in_records else (lambda line: line)
 
@@ -113,7 +113,7 @@ def test_every_bad_record_is_quarantined_with_its_reason_and_every_good_one_pass
 
 def test_invalid_utf8_is_kept_byte_for_byte(tmp_path: Path) -> None:
     cases = [case for case in corpus.conference_cases() if case.name == "invalid UTF-8"]
-    _, [entry], _ = run_preflight(TABLES["conferences"], cases, tmp_path, copy_text=False)
+    _, [entry], _ = run_preflight(TABLES["conferences"], cases, tmp_path, copy_data=False)
     assert base64.b64decode(entry["raw_base64"]) == cases[0].line + b"\n"
 
 

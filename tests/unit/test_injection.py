@@ -20,8 +20,8 @@ from redfeed.orchestration.registry import RegistryError, parse_registry
 from redfeed.warehouse.destinations.redshift import quote
 from redfeed.warehouse.jsonpaths import JsonPathError, check_jsonpath, table_spec
 from redfeed.warehouse.models import metadata
-from redfeed.warehouse.rows import RowBuilder
-from tests.copy_csv import csv_records
+from redfeed.warehouse.rows import BinaryCopy, RowBuilder
+from tests.copy_binary import SIGNATURE, TRAILER, binary_records
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 #: Plain SQL identifiers: what every model table and column is (so quoting never has to save us).
@@ -208,7 +208,8 @@ def test_jsonpaths_with_quotes_or_expressions_are_refused(path: str) -> None:
 
 def test_record_field_names_never_reach_sql_and_values_are_escaped() -> None:
     """Field names are JSON keys the loader never writes anywhere but the rejects file; values
-    become COPY CSV data, quoted, with tabs, newlines and backslashes kept as data: one row."""
+    become binary COPY data, each field its length and bytes, so tabs, newlines, quotes and
+    backslashes are data: one row."""
     builder = RowBuilder(table_spec("conferences"))
     base = {
         "name": "Robert'); DROP TABLE conferences; --",
@@ -226,16 +227,23 @@ def test_record_field_names_never_reach_sql_and_values_are_escaped() -> None:
         "\\": "w",
     }
     line = orjson.dumps({**base, **hostile_keys})
-    text = builder.copy_line(orjson.loads(line), line)
-    assert text == builder.copy_line(base, orjson.dumps(base)) == builder.csv_line(line)
-    assert text.endswith(b"\n")
-    # Read back as PostgreSQL reads the CSV: one record, the values exactly as they were.
-    [values] = csv_records(text)
-    assert len(values) == len(builder.table.columns)
+    row = builder.compiled_row(orjson.loads(line), line)
+    assert row == builder.compiled_row(base, orjson.dumps(base)) == tuple(builder.line_row(line))
+    data = bytearray(BinaryCopy.SIGNATURE)
+    BinaryCopy(builder.table).append(row, data)
+    # Read back as PostgreSQL reads binary COPY: one record, the values exactly as they were.
+    specs = builder.table.columns
+    [values] = binary_records(bytes(data) + TRAILER, specs)
+    assert data.startswith(SIGNATURE)
+    assert len(values) == len(specs)
     columns = builder.table.column_names
     assert values[columns.index("url")] == base["url"]
     assert values[columns.index("name")] == base["name"]
-    # A value spelling the CSV's NULL stays a string; a missing one is NULL.
-    quoted_null = builder.copy_line({**base, "city": "null"}, None)
-    assert csv_records(quoted_null)[0][columns.index("city")] == "null"
-    assert csv_records(quoted_null)[0][columns.index("country")] is None
+    # A value spelling a NULL stays a string; a missing one is NULL.
+    quoted_null = bytearray(BinaryCopy.SIGNATURE)
+    BinaryCopy(builder.table).append(
+        builder.compiled_row({**base, "city": "null"}, None), quoted_null
+    )
+    [values] = binary_records(bytes(quoted_null) + TRAILER, specs)
+    assert values[columns.index("city")] == "null"
+    assert values[columns.index("country")] is None

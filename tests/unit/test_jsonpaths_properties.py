@@ -194,12 +194,12 @@ def test_a_string_fits_its_varchar_exactly_when_its_utf8_bytes_do(text: str, lim
     fits = len(text.encode("utf-8")) <= limit
     if fits:
         assert builder.build(line) == (text,)
-        builder.copy_line(orjson.loads(line), line)
+        builder.compiled_row(orjson.loads(line), line)
     else:
         with pytest.raises(Rejection, match=r"UTF-8 bytes \(\d+ characters\) do not fit") as row:
             builder.build(line)
         with pytest.raises(Rejection) as compiled:
-            builder.copy_line(orjson.loads(line), line)
+            builder.compiled_row(orjson.loads(line), line)
         assert compiled.value.reason == row.value.reason
         assert f"{len(text.encode('utf-8'))} UTF-8 bytes ({len(text)} characters)" in (
             row.value.reason

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from redfeed.warehouse.jsonpaths import ColumnSpec, TableSpec, compile_getter, table_spec
-from redfeed.warehouse.rows import MAX_RECORD_BYTES, Rejection, RowBuilder
-from tests.copy_csv import csv_line, csv_records
+from redfeed.warehouse.rows import MAX_RECORD_BYTES, BinaryCopy, Rejection, RowBuilder
+from tests.copy_binary import SIGNATURE, TRAILER, binary_records, binary_tuple
 
 GOOD = {
     "name": "PyCon JP",
@@ -73,6 +73,9 @@ def test_nested_values_load_as_their_json_text(builder: RowBuilder) -> None:
         ({**GOOD, "year": 70000}, "out of range for SMALLINT", "year"),
         ({**GOOD, "year": 2024.5}, "expected an integer", "year"),
         ({**GOOD, "_scraped_at": "yesterday"}, "is not a timestamp", "_scraped_at"),
+        # The archive's own length and Z, but a zone before it: not the archive's spelling.
+        ({**GOOD, "_scraped_at": "2024-01-01T03+01:00Z"}, "is not a timestamp", "_scraped_at"),
+        ({**GOOD, "_scraped_at": "2024-01-01T03:04:61Z"}, "is not a timestamp", "_scraped_at"),
         (
             {**GOOD, "city": "東京" * 50},
             "300 UTF-8 bytes (100 characters) do not fit VARCHAR(256)",
@@ -91,8 +94,8 @@ def test_bad_values_are_rejected_with_a_precise_reason(
     # The compiled COPY path, and the fast path in front of it, reject the same record for the
     # same reason.
     for compiled_path in (
-        lambda: builder.copy_line(record, line(record)),
-        lambda: builder.csv_line(line(record)),
+        lambda: builder.compiled_row(record, line(record)),
+        lambda: builder.line_row(line(record)),
     ):
         with pytest.raises(Rejection) as compiled:
             compiled_path()
@@ -115,28 +118,25 @@ def test_bad_values_are_rejected_with_a_precise_reason(
         {k: v for k, v in GOOD.items() if k not in ("online", "year", "city")},
     ],
 )
-def test_copy_line_is_the_documented_csv_of_the_row(
+def test_the_copy_row_is_the_row_in_the_documented_binary_format(
     builder: RowBuilder, record: dict[str, object]
 ) -> None:
     raw = line(record)
     row = builder.row(orjson.loads(raw))
-    expected = csv_line(row)
-    assert builder.copy_line(orjson.loads(raw), raw) == expected
-    # Without the line, every string is checked for a NUL: same text.
-    assert builder.copy_line(orjson.loads(raw), None) == expected
-    # The fast path (or the slow one it hands over to) writes the same bytes.
-    assert builder.csv_line(raw) == expected
-    # Read back as PostgreSQL reads it: one record, every value's text, NULLs where None.
-    assert csv_records(expected) == [
-        [
-            None
-            if value is None
-            else ("true" if value else "false")
-            if isinstance(value, bool)
-            else str(value)
-            for value in row
-        ]
-    ]
+    specs = builder.table.columns
+    expected = binary_tuple(row, specs)
+    # The compiled row: the same values, of the same types (as the format spells them).
+    assert binary_tuple(builder.compiled_row(orjson.loads(raw), raw), specs) == expected
+    # Without the line, every string is checked for a NUL: the same row.
+    assert binary_tuple(builder.compiled_row(orjson.loads(raw), None), specs) == expected
+    # The fast path (or the slow one it hands over to) gives the same row.
+    copy_row = builder.line_row(raw)
+    assert binary_tuple(copy_row, specs) == expected
+    # psycopg's encoder writes exactly the documented tuple, and PostgreSQL reads the row back.
+    data = bytearray()
+    BinaryCopy(builder.table).append(copy_row, data)
+    assert bytes(data) == expected
+    assert binary_records(SIGNATURE + bytes(data) + TRAILER, specs) == [row]
 
 
 def test_multibyte_strings_are_measured_in_bytes_not_characters(builder: RowBuilder) -> None:
@@ -190,7 +190,7 @@ def test_an_array_index_out_of_range_rejects_the_record() -> None:
 
 
 def test_remembered_values_never_outlive_a_rejection() -> None:
-    """copy_line remembers converted dates and the last timestamp: a bad value seen twice is
+    """compiled_row remembers converted dates and the last timestamp: a bad value seen twice is
     rejected twice, and a good one after it is converted afresh."""
     builder = RowBuilder(table_spec("conferences"))  # its own memory, not the module's
     sequence = [
@@ -205,16 +205,17 @@ def test_remembered_values_never_outlive_a_rejection() -> None:
         ({**GOOD, "_scraped_at": 20240101}, "_scraped_at"),
         (GOOD, None),
     ]
+    specs = builder.table.columns
     for record, column in sequence:
         raw = line(record)
         if column is None:
-            expected = csv_line(builder.row(orjson.loads(raw)))
-            assert builder.copy_line(orjson.loads(raw), raw) == expected
-            assert builder.csv_line(raw) == expected
+            expected = binary_tuple(builder.row(orjson.loads(raw)), specs)
+            assert binary_tuple(builder.compiled_row(orjson.loads(raw), raw), specs) == expected
+            assert binary_tuple(builder.line_row(raw), specs) == expected
             continue
         with pytest.raises(Rejection) as caught:
-            builder.copy_line(orjson.loads(raw), raw)
+            builder.compiled_row(orjson.loads(raw), raw)
         assert caught.value.column == column
         with pytest.raises(Rejection) as caught:
-            builder.csv_line(raw)
+            builder.line_row(raw)
         assert caught.value.column == column

@@ -21,7 +21,7 @@ import orjson
 from redfeed.archive.store import ArchiveStore
 from redfeed.archive.writer import JsonLinesObject
 from redfeed.errors import ExitCode, RedfeedError, error_for_exit_code
-from redfeed.warehouse.rows import Rejection, Row, RowBuilder
+from redfeed.warehouse.rows import BinaryCopy, Rejection, Row, RowBuilder
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -130,19 +130,24 @@ class Preflight:
     def rows_rejected(self) -> int:
         return self.rejects.count
 
-    def copy_text(self, workers: int = 1, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-        """The valid rows as the loader COPY's CSV (``rows.COPY_OPTIONS``), in chunks, produced
-        by ``workers`` forked processes (each takes its share, see :func:`share_parts`):
-        reading, gunzip, parsing and validation run beside this process, which only feeds COPY
-        while the server parses it. Each pipe holds a few chunks at most, so memory stays flat.
-        Rejected records come back over the pipes to this process's one rejects file. Counts
-        are settled when every worker has finished."""
+    def copy_data(self, workers: int = 1, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+        """The valid rows as the loader COPY's binary data (``rows.COPY_OPTIONS``, header and
+        trailer included), in chunks, produced by ``workers`` forked processes (each takes its
+        share, see :func:`share_parts`): reading, gunzip, parsing, validation and encoding run
+        beside this process, which only feeds COPY while the server reads it. Each pipe holds a
+        few chunks at most, so memory stays flat. Rejected records come back over the pipes to
+        this process's one rejects file. Counts are settled when every worker has finished."""
+        yield BinaryCopy.SIGNATURE
+        yield from self._worker_chunks(workers, chunk_bytes)
+        yield BinaryCopy.TRAILER
+
+    def _worker_chunks(self, workers: int, chunk_bytes: int) -> Iterator[bytes]:
         context = multiprocessing.get_context("fork")
         pipes: dict[Any, Any] = {}
         for index in range(workers):
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
-                target=self._produce_copy_text, args=(sender, index, workers, chunk_bytes)
+                target=self._produce_copy_data, args=(sender, index, workers, chunk_bytes)
             )
             process.start()
             sender.close()
@@ -189,21 +194,20 @@ class Preflight:
                     process.terminate()
                 process.join()
 
-    def _produce_copy_text(
+    def _produce_copy_data(
         self, sender: Connection, index: int, workers: int, chunk_bytes: int
     ) -> None:
-        """Runs in a forked worker: its share of the rows → COPY CSV chunks → the pipe."""
+        """Runs in a forked worker: its share of the rows → binary COPY tuples → the pipe."""
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
-            pending: list[bytes] = [b"D"]
-            size = 0
-            for data in self.rows(index, workers, sender, copy_text=True):
-                pending.append(data)
-                size += len(data)
-                if size >= chunk_bytes:
-                    sender.send_bytes(b"".join(pending))
-                    pending, size = [b"D"], 0
-            sender.send_bytes(b"".join(pending))
+            append = BinaryCopy(self.builder.table).append
+            pending = bytearray(b"D")
+            for row in self.rows(index, workers, sender, compiled=True):
+                append(row, pending)
+                if len(pending) > chunk_bytes:
+                    sender.send_bytes(pending)
+                    pending = bytearray(b"D")
+            sender.send_bytes(pending)
             outcome: dict[str, Any] = {"rows_in": self.rows_in, "rows_valid": self.rows_valid}
         except Exception as exc:  # report it to the parent, which raises it as its own
             code = exc.exit_code if isinstance(exc, RedfeedError) else ExitCode.SOFTWARE
@@ -242,36 +246,36 @@ class Preflight:
         index: int = 0,
         workers: int = 1,
         rejects_to: Connection | None = None,
-        copy_text: Literal[False] = False,
+        compiled: Literal[False] = False,
     ) -> Iterator[tuple[bytes, Row]]: ...
 
     @overload
     def rows(
-        self, index: int, workers: int, rejects_to: Connection | None, copy_text: Literal[True]
-    ) -> Iterator[bytes]: ...
+        self, index: int, workers: int, rejects_to: Connection | None, compiled: Literal[True]
+    ) -> Iterator[Sequence[Any]]: ...
 
     def rows(
         self,
         index: int = 0,
         workers: int = 1,
         rejects_to: Connection | None = None,
-        copy_text: bool = False,
-    ) -> Iterator[tuple[bytes, Row]] | Iterator[bytes]:
-        """The valid (line, row) pairs of this worker's share, or with ``copy_text`` each
-        valid record's COPY CSV line. Rejected records go to the rejects file, or back over
-        ``rejects_to`` when running in a worker."""
+        compiled: bool = False,
+    ) -> Iterator[tuple[bytes, Row]] | Iterator[Sequence[Any]]:
+        """The valid (line, row) pairs of this worker's share, or with ``compiled`` each valid
+        record's row alone, from the compiled and fast paths (the COPY's). Rejected records go
+        to the rejects file, or back over ``rejects_to`` when running in a worker."""
         parse, lineage = self.builder.parse, self.lineage
-        build = self.builder.copy_line if copy_text else None
+        build = self.builder.compiled_row if compiled else None
         # Records that carry their lineage (the archive's) take the fast path in one call.
-        csv_line = self.builder.csv_line if copy_text and not lineage else None
+        line_row = self.builder.line_row if compiled and not lineage else None
         row = self.builder.row
         for origin, line_no, line in self._share(index, workers):
             if not line.strip():
                 continue
             self.rows_in += 1
             try:
-                if csv_line is not None:
-                    built: Any = csv_line(line)
+                if line_row is not None:
+                    built: Any = line_row(line)
                 else:
                     record = parse(line)
                     if lineage:

@@ -13,7 +13,7 @@ and :meth:`RowBuilder.parse` agrees with it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Final
 
@@ -71,11 +71,24 @@ def _date(spec: ColumnSpec) -> Callable[[Any], Any]:
 
 
 def _timestamp(spec: ColumnSpec) -> Callable[[Any], Any]:
+    parse = datetime.fromisoformat
+
     def convert(value: Any) -> datetime:
         if not isinstance(value, str):
             raise Rejection(
                 f"{spec.name}: expected a timestamp string, got {_text(value)[:80]!r}", spec.name
             )
+        # The archive's own spelling (``…THH:MM:SSZ``, ``…THH:MM:SS.ffffffZ``, a new one for
+        # every record): UTC, so without its Z it is the stored value. Anything else, or a
+        # prefix that carries a zone of its own, takes the general path below.
+        if len(value) in (20, 27) and value[-1] == "Z" and value[10] == "T":
+            try:
+                utc = parse(value[:-1])
+            except ValueError:
+                pass
+            else:
+                if utc.tzinfo is None:
+                    return utc
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
@@ -128,57 +141,62 @@ CONVERTERS: Final = {
 }
 
 
-def _as_copy_text(convert: Callable[[Any], Any]) -> Callable[[Any], str]:
-    """``convert``, then the value as a field of the COPY CSV spells it: ISO dates and
-    ``str(datetime)`` quoted, ``true``/``false``, decimal integers (what msgspec writes for the
-    same values)."""
-
-    def to_text(value: Any) -> str:
-        converted = convert(value)
-        if converted.__class__ is bool:
-            return "true" if converted else "false"
-        if converted.__class__ is int:
-            return str(converted)
-        return '"' + str(converted) + '"'
-
-    return to_text
+#: How the PostgreSQL loader's COPY reads its input: PostgreSQL's binary format, each field its
+#: length and bytes (no quoting, no escaping, no text to parse: the server reads it with about
+#: half the CPU of the same rows as CSV, BENCHMARKS.md). :class:`BinaryCopy` writes it.
+COPY_OPTIONS: Final = "FORMAT binary"
 
 
-def _utc_timestamp_text(to_text: Callable[[Any], str]) -> Callable[[Any], str]:
-    """``to_text`` with a fast path for the archive's own timestamps (``…THH:MM:SSZ`` and
-    ``…THH:MM:SS.ffffffZ``): validated by the C parser, then spelled as UTC without a zone."""
-    parse = datetime.fromisoformat
+class BinaryCopy:
+    """A table's rows (as :meth:`RowBuilder.row` converts them) in PostgreSQL's binary COPY
+    format, written by psycopg's C encoder, the one its ``Copy.write_row`` uses. The pre-flight
+    workers hold no connection, so they call that encoder directly; the loader's connection only
+    relays the bytes. The row's values must fit their columns (the validator has checked them):
+    the encoder writes a column's binary form without checking ranges or lengths."""
 
-    def text(value: Any) -> str:
-        if (
-            value.__class__ is str
-            and len(value) in (20, 27)
-            and value[-1] == "Z"
-            and value[10] == "T"
-        ):
-            try:
-                parse(value)
-            except ValueError:
-                return to_text(value)  # its Rejection names the column
-            return f'"{value[:10]} {value[11:-1]}"'
-        return to_text(value)
+    #: The file header: signature, flags, header extension length (PostgreSQL's COPY docs).
+    SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+    #: The file trailer: a field count of -1.
+    TRAILER: Final = b"\xff\xff"
 
-    return text
+    def __init__(self, table: TableSpec) -> None:
+        # psycopg's copy module keeps its row encoder private; pinned to psycopg 3.3 in
+        # pyproject.toml, and tests/unit/test_binary_copy.py holds it to the documented format.
+        from psycopg._copy_base import format_row_binary
+        from psycopg.adapt import Transformer
+        from psycopg.pq import Format
+
+        self._transformer = Transformer()
+        self._transformer.set_dumper_types(
+            [_binary_oid(spec) for spec in table.columns], Format.BINARY
+        )
+        self._format = format_row_binary
+
+    def append(self, row: Sequence[Any], out: bytearray) -> None:
+        """Append ``row`` as one tuple of the COPY data to ``out``."""
+        self._format(row, self._transformer, out)
 
 
-def _field_text(spec: ColumnSpec) -> Callable[[Any], str]:
-    """A date, timestamp, boolean or integer column's converter, writing the CSV field: one
-    function for the fast path and the compiled ``copy_line``, so their text cannot differ."""
-    to_text = _as_copy_text(CONVERTERS[spec.kind](spec))
-    return _utc_timestamp_text(to_text) if spec.kind == "timestamp" else to_text
+#: The type whose binary form a column's values are sent in (binary COPY carries no types: the
+#: server reads each field with its column's own receive function). Strings as ``text``: the
+#: same bytes a VARCHAR or CHAR column reads.
+_BINARY_OIDS: Final = {
+    "string": 25,  # text
+    "date": 1082,
+    "boolean": 16,
+    "timestamp": 1114,  # timestamp without time zone
+    "SMALLINT": 21,
+    "INTEGER": 23,
+    "BIGINT": 20,
+}
 
 
-#: How the loader's COPY reads its input: CSV, every string quoted, NULL as an unquoted ``null``
-#: (so a quoted "null" stays a string). A JSON array of scalars is such a line once its brackets
-#: are cut off, which is what lets the fast path (``_compile_fast_csv_line``) have msgspec
-#: write it.
-COPY_OPTIONS: Final = "FORMAT csv, NULL 'null'"
-COPY_NULL: Final = "null"
+def _binary_oid(spec: ColumnSpec) -> int:
+    key = spec.sql_type.upper() if spec.kind == "integer" else spec.kind
+    try:
+        return _BINARY_OIDS[key]
+    except KeyError:
+        raise ValueError(f"{spec.name}: no binary COPY form for {spec.sql_type}") from None
 
 
 #: A key no JSON object has: columns with a nested JSONPath read it in the fast pass (None),
@@ -205,8 +223,8 @@ def _cached(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return cached
 
 
-def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes | None], bytes]:
-    """Generate ``copy_line`` for one table: the column loops of :meth:`RowBuilder.row`
+def _compile_row(builder: RowBuilder) -> Callable[[dict[str, Any], bytes | None], Row]:
+    """Generate ``compiled_row`` for one table: the column loops of :meth:`RowBuilder.row`
     unrolled into straight-line code with constants inlined, which is what makes Python
     validation keep up with COPY (about 3x faster than the generic loops). The generated source
     holds only identifiers, numbers and ``repr``'d strings from the table spec."""
@@ -215,12 +233,12 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
         "Rejection": Rejection,
         "JsonPathError": JsonPathError,
         "_text": _text,
-        "NULL": COPY_NULL,
+        "_too_long": _too_long,
     }
     # 1. values: one C-level map over the keys (nested paths: their compiled getters)
     names["KEYS"] = tuple(builder.keys)
     body = [
-        "def copy_line(record, line):",
+        "def compiled_row(record, line):",
         f"    {', '.join(f'v{i}' for i in range(len(specs)))}, = map(record.get, KEYS)",
     ]
     for i, getter, spec in builder.nested:
@@ -246,30 +264,21 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
             f"        if len(v{i}) > {limit // 4} and len(v{i}.encode()) > {limit}:",
             f"            raise Rejection(_too_long(spec{i}, v{i}, {limit}), {spec.name!r})",
         ]
-    names["_too_long"] = _too_long
-    # 4. NUL characters (PostgreSQL stores none), only where the JSON line had an escape; then
-    #    every string quoted for the CSV (JSON text of a nested value has quotes to double)
-    strings = [i for i, _, _ in builder.strings]
-    values = ", ".join(f"v{i}" for i in range(len(specs)))
+    # 4. NUL characters (PostgreSQL stores none), only where the JSON line had an escape
     body += ["    if line is None or b'\\\\' in line:"]
-    for i in strings:
-        spec = specs[i]
+    for i, _, spec in builder.strings:
         body += [
             f"        if v{i} is not None and '\\x00' in v{i}:",
             f"            raise Rejection({spec.name + ': contains a NUL character'!r}, "
             f"{spec.name!r})",
         ]
-    for i in strings:
-        body += [
-            f"    if v{i} is not None:",
-            f"        v{i} = '\"' + v{i}.replace('\"', '\"\"') + '\"'",
-        ]
-    # 5. dates, timestamps, booleans, integers: converted straight to their CSV field; each
-    #    distinct string converted once (dates and intervals repeat across a batch)
+    # 5. dates, timestamps, booleans, integers: plain JSON booleans and in-range integers
+    #    inline, the rest through the converter; each distinct date string converted once
+    #    (dates and intervals repeat across a batch)
     for i, spec in enumerate(specs):
         if spec.kind == "string":
             continue
-        names[f"text{i}"] = _field_text(spec)
+        names[f"convert{i}"] = CONVERTERS[spec.kind](spec)
         if spec.kind == "timestamp":
             # Either one value for the whole batch (the interval, a batch-wide scrape time) or
             # a different one per record: remember only the last one.
@@ -279,22 +288,18 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
                 f"        if v{i} == last{i}[0]:",
                 f"            v{i} = last{i}[1]",
                 "        else:",
-                f"            t = text{i}(v{i})",
+                f"            t = convert{i}(v{i})",
                 f"            last{i}[0], last{i}[1] = v{i}, t",
                 f"            v{i} = t",
             ]
             continue
-        if spec.kind == "boolean":  # JSON true/false inline; anything else is rejected
+        if spec.kind == "boolean":  # JSON true/false as they are; anything else is rejected
             body += [
-                f"    if v{i} is True:",
-                f"        v{i} = 'true'",
-                f"    elif v{i} is False:",
-                f"        v{i} = 'false'",
-                f"    elif v{i} is not None:",
-                f"        v{i} = text{i}(v{i})",
+                f"    if v{i} is not None and v{i}.__class__ is not bool:",
+                f"        v{i} = convert{i}(v{i})",
             ]
             continue
-        if spec.kind == "integer":  # a JSON integer in range inline; the rest converted
+        if spec.kind == "integer":  # a JSON integer in range as it is; the rest converted
             bounds = "".join(
                 [
                     f" and {spec.min_value} <= v{i}" if spec.min_value is not None else "",
@@ -302,10 +307,8 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
                 ]
             )
             body += [
-                f"    if v{i}.__class__ is int{bounds}:",
-                f"        v{i} = str(v{i})",
-                f"    elif v{i} is not None:",
-                f"        v{i} = text{i}(v{i})",
+                f"    if v{i} is not None and not (v{i}.__class__ is int{bounds}):",
+                f"        v{i} = convert{i}(v{i})",
             ]
             continue
         names[f"cache{i}"] = {}
@@ -313,35 +316,30 @@ def _compile_copy_line(builder: RowBuilder) -> Callable[[dict[str, Any], bytes |
             f"    if v{i} is not None:",
             f"        t = cache{i}.get(v{i}) if v{i}.__class__ is str else None",
             "        if t is None:",
-            f"            t = text{i}(v{i})",
+            f"            t = convert{i}(v{i})",
             f"            if v{i}.__class__ is str:",
             f"                if len(cache{i}) >= {_CACHE_LIMIT}:",
             f"                    cache{i}.clear()",
             f"                cache{i}[v{i}] = t",
             f"        v{i} = t",
         ]
-    body.append(
-        f"    return (','.join([NULL if v is None else v for v in ({values},)]) + '\\n').encode()"
-    )
-    code = compile("\n".join(body) + "\n", f"<copy_line {builder.table.name}>", "exec")
+    body.append(f"    return ({', '.join(f'v{i}' for i in range(len(specs)))},)")
+    code = compile("\n".join(body) + "\n", f"<compiled_row {builder.table.name}>", "exec")
     exec(code, names)  # noqa: S102 - generated from the table spec only (see the docstring)
-    function: Callable[[dict[str, Any], bytes | None], bytes] = names["copy_line"]
+    function: Callable[[dict[str, Any], bytes | None], Row] = names["compiled_row"]
     return function
 
 
-def _compile_fast_csv_line(builder: RowBuilder) -> Callable[[bytes], bytes | None]:
-    """Generate the fast path of :meth:`RowBuilder.csv_line` for one table, or raise
+def _compile_fast_row(builder: RowBuilder) -> Callable[[bytes], Sequence[Any] | None]:
+    """Generate the fast path of :meth:`RowBuilder.line_row` for one table, or raise
     ``ValueError`` where the table has none (a nested JSONPath, two columns on one key).
 
     msgspec decodes the line straight into a struct typed from the column specs, so that types,
-    required columns, dates and integer ranges are checked in C, and writes the row back as a
-    JSON array, which is a CSV line for COPY (see ``COPY_OPTIONS``) once its brackets are cut
-    off. It answers ``None`` (the compiled ``copy_line`` decides, with its precise reasons)
-    whenever the line is not plainly valid: an escape anywhere (so no string holds a quote, a
-    backslash or a control character, and the JSON spelling of every string is its CSV
-    spelling), invalid UTF-8, any type or constraint msgspec refuses, a string longer than its
-    byte limit could allow, a timestamp that is not plain. Whatever it returns, ``copy_line``
-    returns too (a property test holds them to it)."""
+    required columns, dates and integer ranges are checked in C. It answers ``None`` (the
+    compiled row decides, with its precise reasons) whenever the line is not plainly valid: an
+    escape anywhere (so no string can hold a NUL), invalid UTF-8, any type or constraint msgspec
+    refuses, a string longer than its byte limit could allow, a timestamp the converter refuses.
+    Whatever it returns, ``compiled_row`` returns too (a property test holds them to it)."""
     import msgspec  # the loader's dependency; not needed where the warehouse schema is read
 
     specs = builder.table.columns
@@ -364,7 +362,7 @@ def _compile_fast_csv_line(builder: RowBuilder) -> Callable[[bytes], bytes | Non
                 kind = bool
             elif spec.kind == "integer":
                 kind = Annotated[int, msgspec.Meta(ge=spec.min_value, le=spec.max_value)]
-            else:  # timestamp: converted below, remembered as copy_line does
+            else:  # timestamp: converted below, remembered as compiled_row does
                 kind = str
             if spec.nullable:
                 fields.append((f"v{i}", kind | None, msgspec.field(default=None, name=key)))
@@ -378,15 +376,13 @@ def _compile_fast_csv_line(builder: RowBuilder) -> Callable[[bytes], bytes | Non
         "ANY": msgspec.json.Decoder(struct(ascii_only=False)),
         "DecodeError": msgspec.DecodeError,
         "astuple": msgspec.structs.astuple,
-        "encode": msgspec.json.Encoder().encode,
-        "Raw": msgspec.Raw,
         "dumps": orjson.dumps,
         "JSONEncodeError": orjson.JSONEncodeError,
         "Rejection": Rejection,
         "MAX_RECORD_BYTES": MAX_RECORD_BYTES,
     }
     body = [
-        "def fast_csv_line(line):",
+        "def fast_row(line):",
         "    if b'\\\\' in line or len(line) > MAX_RECORD_BYTES:",
         "        return None",
         "    if line.isascii():",
@@ -402,22 +398,22 @@ def _compile_fast_csv_line(builder: RowBuilder) -> Callable[[bytes], bytes | Non
         "    except DecodeError:",
         "        return None",
     ]
-    for i, limit, _ in builder.strings:  # a nested array or object: its JSON text, quoted
+    for i, limit, _ in builder.strings:  # a nested array or object: its JSON text
         body += [
             f"    value = values[{i}]",
             "    if value is not None and value.__class__ is not str:",
             "        try:",
             "            text = dumps(value)",
-            "        except JSONEncodeError:",  # an integer beyond 64 bits: copy_line says
+            "        except JSONEncodeError:",  # an integer beyond 64 bits: compiled_row says
             "            return None",
             f"        if len(text) > {limit}:",
             "            return None",
-            f"        values[{i}] = Raw(b'\"' + text.replace(b'\"', b'\"\"') + b'\"')",
+            f"        values[{i}] = text.decode()",
         ]
     for i, spec in enumerate(specs):
         if spec.kind != "timestamp":
             continue
-        names[f"text{i}"] = _field_text(spec)
+        names[f"convert{i}"] = CONVERTERS["timestamp"](spec)
         names[f"last{i}"] = [None, None]
         body += [
             f"    value = values[{i}]",
@@ -426,16 +422,16 @@ def _compile_fast_csv_line(builder: RowBuilder) -> Callable[[bytes], bytes | Non
             f"            values[{i}] = last{i}[1]",
             "        else:",
             "            try:",
-            f"                text = Raw(text{i}(value).encode())",
+            f"                converted = convert{i}(value)",
             "            except Rejection:",
             "                return None",
-            f"            last{i}[0], last{i}[1] = value, text",
-            f"            values[{i}] = text",
+            f"            last{i}[0], last{i}[1] = value, converted",
+            f"            values[{i}] = converted",
         ]
-    body.append("    return encode(values)[1:-1] + b'\\n'")
-    code = compile("\n".join(body) + "\n", f"<fast_csv_line {builder.table.name}>", "exec")
+    body.append("    return values")
+    code = compile("\n".join(body) + "\n", f"<fast_row {builder.table.name}>", "exec")
     exec(code, names)  # noqa: S102 - generated from the table spec only
-    function: Callable[[bytes], bytes | None] = names["fast_csv_line"]
+    function: Callable[[bytes], Sequence[Any] | None] = names["fast_row"]
     return function
 
 
@@ -450,11 +446,11 @@ class RowBuilder:
     """Turns one archived JSON line into a row of ``table``'s load columns, or raises
     :class:`Rejection`.
 
-    This is the loader's hot path (once per record). :meth:`csv_line` first tries the msgspec
-    fast path (types, dates and ranges checked in C, the CSV written by msgspec); anything it
-    does not plainly accept goes through :meth:`parse` and the compiled :meth:`copy_line`, where
-    values are fetched with one C-level ``map(record.get, keys)``, strings (most columns) are
-    checked inline, and only dates, timestamps, booleans and integers go through a converter.
+    This is the loader's hot path (once per record). :meth:`line_row` first tries the msgspec
+    fast path (types, dates and ranges checked in C); anything it does not plainly accept goes
+    through :meth:`parse` and :meth:`compiled_row`, where values are fetched with one C-level
+    ``map(record.get, keys)``, strings (most columns) are checked inline, and only dates,
+    timestamps, booleans and integers go through a converter.
     """
 
     def __init__(self, table: TableSpec) -> None:
@@ -493,13 +489,11 @@ class RowBuilder:
             }
         )
         self._field_decoder: Any = None
-        self._copy_line = _compile_copy_line(self)
+        self._compiled_row = _compile_row(self)
         try:
-            self._fast_csv_line: Callable[[bytes], bytes | None] | None = _compile_fast_csv_line(
-                self
-            )
+            self._fast_row: Callable[[bytes], Sequence[Any] | None] | None = _compile_fast_row(self)
         except ValueError:
-            self._fast_csv_line = None
+            self._fast_row = None
 
     def parse(self, line: bytes) -> dict[str, Any]:
         """The record in ``line``, or a Rejection saying precisely what is wrong with it."""
@@ -558,22 +552,22 @@ class RowBuilder:
                 values[i] = convert(value)
         return tuple(values)
 
-    def copy_line(self, record: dict[str, Any], line: bytes | None = None) -> bytes:
-        """The record as one line of the loader COPY's CSV (``COPY_OPTIONS``), or Rejection: the
-        same checks as :meth:`row` (in the same order), compiled for this table.
+    def compiled_row(self, record: dict[str, Any], line: bytes | None = None) -> Row:
+        """:meth:`row`, compiled for this table: the same checks in the same order, the same
+        values.
 
         ``line`` is the record's JSON text: when it has no backslash, no string in it holds a
         NUL (JSON escapes it), so that check is skipped."""
-        return self._copy_line(record, line)
+        return self._compiled_row(record, line)
 
-    def csv_line(self, line: bytes) -> bytes:
-        """The archived JSON ``line`` as one line of the loader COPY's CSV, or Rejection:
-        the fast path where it applies, else :meth:`parse` and :meth:`copy_line`."""
-        if self._fast_csv_line is not None:
-            fast = self._fast_csv_line(line)
+    def line_row(self, line: bytes) -> Sequence[Any]:
+        """The row of the archived JSON ``line``, or Rejection: the fast path where it applies,
+        else :meth:`parse` and :meth:`compiled_row`."""
+        if self._fast_row is not None:
+            fast = self._fast_row(line)
             if fast is not None:
                 return fast
-        return self._copy_line(self.parse(line), line)
+        return self._compiled_row(self.parse(line), line)
 
     def _checked(self, record: dict[str, Any]) -> list[Any]:
         """The record's values in column order: nested paths read, required columns present,
@@ -600,7 +594,7 @@ class RowBuilder:
             # The byte length only matters once the characters could exceed the limit / 4.
             if len(value) * 4 > limit and len(value.encode("utf-8")) > limit:
                 raise Rejection(_too_long(spec, value, limit), spec.name)
-        # NUL characters once every length is checked, as the compiled copy_line does: a record
+        # NUL characters once every length is checked, as compiled_row does: a record
         # with several faults gets the same reason from either path (Redshift's and PostgreSQL's).
         for i, _, spec in self.strings:
             value = values[i]

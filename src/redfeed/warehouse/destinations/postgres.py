@@ -1,13 +1,13 @@
 """PostgreSQL: the local stand-in for Redshift, with the same results and the same guarantees.
 
-The loader streams the archive itself and feeds ``COPY … FROM STDIN`` (CSV written by the
-pre-flight workers) straight into the target table, inside the transaction that first deletes the
-partition and last writes the ledger row; loads of one partition are serialized with a
-transaction-scoped advisory lock (Redshift: ``LOCK`` on the whole table). Redshift stages so that
-its slow COPY from S3 runs outside that table lock; here the lock is the partition's own, every
-row was checked by the pre-flight before it is sent, and a COPY into the target rolls back as
-whole as a staging table would, so staging would only make the server write every row twice
-(BENCHMARKS.md).
+The loader streams the archive itself and feeds ``COPY … FROM STDIN`` (PostgreSQL's binary
+format, encoded by the pre-flight workers) straight into the target table, inside the
+transaction that first deletes the partition and last writes the ledger row; loads of one
+partition are serialized with a transaction-scoped advisory lock (Redshift: ``LOCK`` on the
+whole table). Redshift stages so that its slow COPY from S3 runs outside that table lock; here
+the lock is the partition's own, every row was checked by the pre-flight before it is sent, and
+a COPY into the target rolls back as whole as a staging table would, so staging would only make
+the server write every row twice (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ class PostgresDestination:
             liveness = {k: v for k, v in TCP_LIVENESS.items() if k not in self.url.query}
             options = " ".join([SERVER_LIVENESS, *self.url.query.get("options", ())])
             conn = psycopg.connect(
-                make_conninfo(self.conninfo, **liveness, options=options),
+                # The binary COPY's strings are UTF-8, whatever the server's default is.
+                make_conninfo(self.conninfo, **liveness, options=options, client_encoding="UTF8"),
                 autocommit=True,
                 connect_timeout=15,
                 application_name="redfeed-loader",
@@ -204,7 +205,7 @@ class PostgresDestination:
             target, columns, sql.SQL(COPY_OPTIONS)
         )
         with (
-            ReadAhead(preflight.copy_text(workers=load_workers()), READ_AHEAD_BYTES) as chunks,
+            ReadAhead(preflight.copy_data(workers=load_workers()), READ_AHEAD_BYTES) as chunks,
             cur.copy(copy_sql) as copy,
         ):
             for chunk in chunks:

@@ -1,0 +1,92 @@
+"""psycopg's binary COPY encoder, which the pre-flight workers call directly, holds to the
+format as PostgreSQL documents it (tests/copy_binary.py), for every column kind the models use."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from redfeed.warehouse.jsonpaths import ColumnSpec, TableSpec, model_table_specs
+from redfeed.warehouse.rows import BinaryCopy
+from tests.copy_binary import SIGNATURE, TRAILER, binary_records, binary_tuple
+
+EVERY_KIND = TableSpec(
+    "every_kind",
+    (
+        ColumnSpec("s", "$.s", "VARCHAR(64)", "string", True, 64),
+        ColumnSpec("c", "$.c", "CHAR(2)", "string", True, 2),
+        ColumnSpec("d", "$.d", "DATE", "date", True),
+        ColumnSpec("t", "$.t", "TIMESTAMP WITHOUT TIME ZONE", "timestamp", True),
+        ColumnSpec("b", "$.b", "BOOLEAN", "boolean", True),
+        ColumnSpec("i2", "$.i2", "SMALLINT", "integer", True, None, -32768, 32767),
+        ColumnSpec("i4", "$.i4", "INTEGER", "integer", True, None, -(2**31), 2**31 - 1),
+        ColumnSpec("i8", "$.i8", "BIGINT", "integer", True, None, -(2**63), 2**63 - 1),
+    ),
+)
+
+ROWS = [
+    (
+        "PyCon JP 東京 🐍",
+        "JP",
+        date(2024, 9, 27),
+        datetime(2024, 1, 1, 3, 4, 5, 123456),
+        True,
+        2024,
+        7,
+        2**40,
+    ),
+    ("", "  ", date(1, 1, 1), datetime(1, 1, 1), False, -32768, -(2**31), -(2**63)),
+    (
+        'tab\there\nnull\\N"',
+        "x",
+        date(9999, 12, 31),
+        datetime(9999, 12, 31, 23, 59, 59, 999999),
+        None,
+        32767,
+        2**31 - 1,
+        2**63 - 1,
+    ),
+    (None, None, None, None, None, None, None, None),
+    (
+        "a\u0301",
+        None,
+        date(1999, 12, 31),
+        datetime(1999, 12, 31, 23, 59, 59, 999999),
+        True,
+        0,
+        0,
+        0,
+    ),
+]
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_the_encoder_writes_the_documented_tuple(row: tuple[object, ...]) -> None:
+    data = bytearray()
+    BinaryCopy(EVERY_KIND).append(row, data)
+    assert bytes(data) == binary_tuple(row, EVERY_KIND.columns)
+
+
+def test_a_stream_of_tuples_reads_back_as_the_rows() -> None:
+    encoder = BinaryCopy(EVERY_KIND)
+    data = bytearray(BinaryCopy.SIGNATURE)
+    for row in ROWS:
+        encoder.append(row, data)
+    data += BinaryCopy.TRAILER
+    assert BinaryCopy.SIGNATURE == SIGNATURE
+    assert BinaryCopy.TRAILER == TRAILER
+    assert binary_records(bytes(data), EVERY_KIND.columns) == ROWS
+
+
+def test_every_loaded_table_has_a_binary_form() -> None:
+    specs = model_table_specs()
+    assert len(specs) >= 5
+    for spec in specs.values():
+        BinaryCopy(spec)
+
+
+def test_a_column_type_without_a_binary_form_is_refused() -> None:
+    spec = TableSpec("odd", (ColumnSpec("n", "$.n", "NUMERIC(10,2)", "integer", True),))
+    with pytest.raises(ValueError, match="no binary COPY form for NUMERIC"):
+        BinaryCopy(spec)
