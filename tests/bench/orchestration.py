@@ -7,7 +7,8 @@ run on one stack (``make bench-orchestration``):
 - trigger-to-success of one warm run of the registry's ``confs-tech`` feed (stack up, DAG
   parsed, images cached, worker idle), and where its seconds go;
 - a backfill of N feeds x D days with 1 Celery worker, then (the stack scaled out) the same
-  amount of work, other days, with 2 workers: wall time, speed-up, runs per minute, failures.
+  amount of work, other days, with 2 workers, the pair repeated (scaled in and out again) so that
+  each wall time is a min and median of several: speed-up, runs per minute, failures.
 
 The feeds are ``confs-tech-bench-<n>``: members of the confs-tech family (same image, spider and
 table, their own partitions), each with its own source domain (a DNS alias of the one source
@@ -75,13 +76,15 @@ class Plan:
     feeds: int
     days: int
     trigger_runs: int
+    #: backfills with 1 worker and with 2, alternating (1, 2, 1, 2, ...)
+    repeats: int = 1
 
     @property
     def names(self) -> list[str]:
         return [f"confs-tech-bench-{n}" for n in range(1, self.feeds + 1)]
 
 
-FULL = Plan(feeds=8, days=7, trigger_runs=3)
+FULL = Plan(feeds=8, days=7, trigger_runs=3, repeats=3)
 QUICK = Plan(feeds=2, days=2, trigger_runs=1)
 
 
@@ -366,14 +369,19 @@ def compose_override(plan: Plan) -> dict[str, Any]:
     }
 
 
-def windows(plan: Plan, today: date) -> tuple[list[datetime], list[datetime], list[datetime]]:
-    """Daily intervals of one past year's January (the same requests: the spider fetches the
-    interval's year and the next): the 1-worker backfill's, the 2-worker backfill's (disjoint,
-    as long) and the trigger runs' (the warm-up first)."""
-    year = today.year if today >= date(today.year, 2, 1) else today.year - 1
+def windows(plan: Plan, today: date) -> tuple[list[list[datetime]], list[datetime]]:
+    """Daily intervals from the first of January of the latest year in which they are all past
+    (the same requests: the spider fetches the interval's year and the next): each backfill's
+    (disjoint, as long, in the order they run: 1 worker, 2 workers, 1, 2...) and the trigger
+    runs' (the warm-up first)."""
+    count = 2 * plan.repeats * plan.days + 1 + plan.trigger_runs
+    year = today.year
+    while date(year, 1, 1) + timedelta(days=count) >= today:
+        year -= 1
     first = datetime(year, 1, 1, tzinfo=UTC)
-    days = [first + timedelta(days=n) for n in range(2 * plan.days + 1 + plan.trigger_runs)]
-    return days[: plan.days], days[plan.days : 2 * plan.days], days[2 * plan.days :]
+    days = [first + timedelta(days=n) for n in range(count)]
+    backfills = [days[n * plan.days : (n + 1) * plan.days] for n in range(2 * plan.repeats)]
+    return backfills, days[2 * plan.repeats * plan.days :]
 
 
 def container(stack: Stack, service: str) -> str:
@@ -633,8 +641,8 @@ def measure(plan: Plan, log: Callable[[str], None] | None = None) -> Report:
         raise RuntimeError(f"images {missing} are missing: run `make images` first")
     stack = Stack(PROJECT, REPO / "build" / "bench" / PROJECT)
     today = datetime.now(UTC).date()
-    first, second, trigger_days = windows(plan, today)
-    years = {first[0].year, today.year}
+    backfill_days, trigger_days = windows(plan, today)
+    years = {backfill_days[0][0].year, today.year}
     stack.prepare(
         sorted(years | {y + 1 for y in years}),
         REDFEED_WORKER_CONCURRENCY=str(WORKER_SLOTS),
@@ -675,15 +683,18 @@ def measure(plan: Plan, log: Callable[[str], None] | None = None) -> Report:
             triggers.append(triggered)
             log(f"trigger-to-success {n + 1}: {triggered.seconds:.1f}s ({triggered.state})")
 
-        one = backfill(stack, api, plan, first, 1, log)
-        stack.up(workers=2)
-        wait_workers(stack, 2)
-        two = backfill(stack, api, plan, second, 2, log)
+        backfills = []
+        for n, days in enumerate(backfill_days):
+            workers = 1 + n % 2
+            if n > 0:
+                stack.up(workers=workers)
+                wait_workers(stack, workers)
+            backfills.append(backfill(stack, api, plan, days, workers, log))
         report = Report(
             plan,
             stack_up,
             triggers,
-            [one, two],
+            backfills,
             airflow_version=version,
             trigger_load_average=trigger_load_average,
         )
@@ -693,7 +704,9 @@ def measure(plan: Plan, log: Callable[[str], None] | None = None) -> Report:
         except (subprocess.SubprocessError, ValueError) as exc:
             log(f"metadata DB and broker readings failed: {exc}")
         try:
-            report.rows_ok, report.rows_note = check_rows(stack, plan, [one, two], first + second)
+            report.rows_ok, report.rows_note = check_rows(
+                stack, plan, backfills, [day for days in backfill_days for day in days]
+            )
         except RuntimeError as exc:
             report.rows_ok, report.rows_note = False, f"the check failed: {exc}"
         return report
@@ -716,9 +729,12 @@ def _met(ok: bool) -> str:
 
 def render(report: Report) -> str:
     plan = report.plan
-    one, two = report.backfills
+    ones = [b for b in report.backfills if b.workers == 1]
+    twos = [b for b in report.backfills if b.workers == 2]
+    one_tasks = [t for b in ones for t in b.tasks]
+    two_tasks = [t for b in twos for t in b.tasks]
     trigger_tasks = [t for r in report.triggers for t in r.tasks]
-    backfill_tasks = one.tasks + two.tasks
+    backfill_tasks = one_tasks + two_tasks
 
     def overheads(tasks: list[TaskTiming], task: str | None = None) -> list[float]:
         return [
@@ -763,7 +779,7 @@ def render(report: Report) -> str:
         ]
         lines.append(
             f"| {task or '**all**'} | {_stats(overheads(trigger_tasks, task))} | "
-            f"{_stats(overheads(one.tasks, task))} | {_stats(overheads(two.tasks, task))} | "
+            f"{_stats(overheads(one_tasks, task))} | {_stats(overheads(two_tasks, task))} | "
             f"{_stats(processes)} |"
         )
     lines += [
@@ -798,50 +814,63 @@ def render(report: Report) -> str:
         f"orchestration (everything but the processes) {min(orchestration_seconds):.1f} / "
         f"{statistics.median(orchestration_seconds):.1f} s.",
         "",
-        f"### Backfill of {plan.feeds} feeds x {plan.days} days: 1 worker, then 2",
+        f"### Backfill of {plan.feeds} feeds x {plan.days} days: 1 worker, then 2"
+        + (f", {plan.repeats} times" if plan.repeats > 1 else ""),
         "",
-        "One backfill of each (the same work on other days of the same year, so the same "
-        "requests), one after the other on the same stack; wall = the first POST /backfills to "
-        "the last run's `end_date`. Slot use = task-seconds / (slots x wall).",
+        "Each backfill does the same work on other days of the same year (so the same "
+        "requests), one after the other on the same stack, scaled out to 2 workers and in to 1 "
+        "again between them; wall = the first POST /backfills to the last run's `end_date`. "
+        "Slot use = task-seconds / (slots x wall).",
         "",
-        "| workers | slots | runs | tasks | wall s | runs/min | failed runs | retried tasks | "
+        "| # | workers | slots | runs | tasks | wall s | runs/min | failed runs | retried tasks | "
         "slot use | queue wait s (median / max) | peak extracts / loads at once | host CPU busy "
         "| load avg at start | tasks per worker |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for b in report.backfills:
+    for n, b in enumerate(report.backfills, 1):
         waits = [t.queue_wait for t in b.tasks if t.queue_wait is not None]
         per_worker = ", ".join(str(n) for n in sorted(b.tasks_per_worker().values(), reverse=True))
         lines.append(
-            f"| {b.workers} | {b.workers * WORKER_SLOTS} | {len(b.runs)} | {len(b.tasks)} | "
+            f"| {n} | {b.workers} | {b.workers * WORKER_SLOTS} | {len(b.runs)} | {len(b.tasks)} | "
             f"{b.wall_s:.0f} | {b.runs_per_minute:.1f} | {b.failed_runs} | {b.retried_tasks} | "
             f"{b.slot_utilisation:.0%} | "
             f"{statistics.median(waits) if waits else 0:.1f} / {max(waits, default=0):.1f} | "
             f"{b.peak_concurrent('extract')} / {b.peak_concurrent('load')} | "
             f"{b.cpu_busy:.0%} | {b.load_average:.1f} | {per_worker} |"
         )
-    speedup = one.wall_s / two.wall_s
+    one_walls = [b.wall_s for b in ones]
+    two_walls = [b.wall_s for b in twos]
+    speedup = statistics.median(one_walls) / statistics.median(two_walls)
+    best_speedup = min(one_walls) / min(two_walls)
+    pairs = [a.wall_s / b.wall_s for a, b in zip(ones, twos, strict=False)]
     busy_median = statistics.median(overheads(backfill_tasks)) if backfill_tasks else float("nan")
     idle = overheads(trigger_tasks)
     idle_median = statistics.median(idle) if idle else float("nan")
     idle_waits = [t.queue_wait for t in trigger_tasks if t.queue_wait is not None]
     db = report.db
 
+    busiest_one = max(ones, key=lambda b: b.peak_db_connections)
+    busiest_two = max(twos, key=lambda b: b.peak_db_connections)
+
     def connections(b: Backfill) -> str:
         by_service = sorted(b.db_connections.items(), key=lambda kv: (-kv[1], kv[0]))
         return ", ".join(f"{service} {n}" for service, n in by_service)
 
+    groups = [(label, group) for label, group in (("1 worker", ones), ("2 workers", twos)) if group]
     services = sorted({s for b in report.backfills for s in b.memory_mib})
     lines += [
         "",
         "Peak memory per service during the backfills (MiB, `docker stats` every 3 s; a "
-        "service scaled to two containers counts its largest):",
+        "service scaled to two containers counts its largest; the largest over the backfills "
+        "with that many workers):",
         "",
-        "| service | " + " | ".join(f"{b.workers} worker(s)" for b in report.backfills) + " |",
-        "|---|" + "---:|" * len(report.backfills),
+        "| service | " + " | ".join(label for label, _ in groups) + " |",
+        "|---|" + "---:|" * len(groups),
         *(
             f"| {service} | "
-            + " | ".join(f"{b.memory_mib.get(service, 0.0):.0f}" for b in report.backfills)
+            + " | ".join(
+                f"{max(b.memory_mib.get(service, 0.0) for b in group):.0f}" for _, group in groups
+            )
             + " |"
             for service in services
         ),
@@ -850,38 +879,53 @@ def render(report: Report) -> str:
         {s for b in report.backfills for s in b.cpu_s},
         key=lambda s: -max(b.cpu_s.get(s, 0.0) for b in report.backfills),
     )
+
+    def cpu(group: list[Backfill], service: str | None, per_run: bool) -> str:
+        values = [
+            (b.cpu_s.get(service, 0.0) if service else sum(b.cpu_s.values()))
+            / (max(1, len(b.runs)) if per_run else 1)
+            for b in group
+        ]
+        return f"{statistics.median(values):.{2 if per_run else 0}f}"
+
     lines += [
         "",
-        "Where the CPU went during each backfill (CPU seconds; Docker's cumulative usage per "
-        "compose service, the engine's daemons from /proc; the rest of the host's busy time is "
-        "mostly the task containers). Per run = CPU seconds / runs.",
+        "Where the CPU went during the backfills (CPU seconds, the median over the backfills "
+        "with that many workers; Docker's cumulative usage per compose service, the engine's "
+        "daemons from /proc; the rest of the host's busy time is mostly the task containers). "
+        "Per run = CPU seconds / runs.",
         "",
         "| CPU seconds | "
-        + " | ".join(f"{b.workers} worker(s)" for b in report.backfills)
+        + " | ".join(label for label, _ in groups)
         + " | "
-        + " | ".join(f"per run, {b.workers} worker(s)" for b in report.backfills)
+        + " | ".join(f"per run, {label}" for label, _ in groups)
         + " |",
-        "|---|" + "---:|" * (2 * len(report.backfills)),
+        "|---|" + "---:|" * (2 * len(groups)),
         *(
             f"| {service} | "
-            + " | ".join(f"{b.cpu_s.get(service, 0.0):.0f}" for b in report.backfills)
+            + " | ".join(cpu(group, service, False) for _, group in groups)
             + " | "
-            + " | ".join(
-                f"{b.cpu_s.get(service, 0.0) / max(1, len(b.runs)):.2f}" for b in report.backfills
-            )
+            + " | ".join(cpu(group, service, True) for _, group in groups)
             + " |"
             for service in cpu_services
         ),
         "| **host, all** | "
-        + " | ".join(f"{sum(b.cpu_s.values()):.0f}" for b in report.backfills)
+        + " | ".join(cpu(group, None, False) for _, group in groups)
         + " | "
-        + " | ".join(f"{sum(b.cpu_s.values()) / max(1, len(b.runs)):.2f}" for b in report.backfills)
+        + " | ".join(cpu(group, None, True) for _, group in groups)
         + " |",
     ]
     lines += [
         "",
-        f"Speed-up with 2 workers: **{speedup:.2f}x** (wall with 1 worker / wall with 2). "
-        f"Warehouse afterwards: {report.rows_note}"
+        f"Speed-up with 2 workers: **{speedup:.2f}x** (median wall with 1 worker "
+        f"{statistics.median(one_walls):.0f} s / with 2 {statistics.median(two_walls):.0f} s"
+        + (
+            f"; best against best {best_speedup:.2f}x; each pair, in the order run: "
+            + ", ".join(f"{p:.2f}x" for p in pairs)
+            if len(pairs) > 1
+            else ""
+        )
+        + f"). Warehouse afterwards: {report.rows_note}"
         + ("." if report.rows_ok else " — **mismatch**."),
         "",
         "### Scheduler, metadata DB and broker",
@@ -893,8 +937,9 @@ def render(report: Report) -> str:
         f"{db.get('db_bytes', 0) / 2**20:.1f} MiB ({db.get('rows_xcom', 0)} XComs, "
         f"{db.get('rows_log', 0)} log rows, {db.get('rows_job', 0)} jobs).",
         f"- Connections to it at the busiest moment (max_connections "
-        f"{db.get('max_connections', '?')}): 1 worker {one.peak_db_connections} "
-        f"({connections(one)}); 2 workers {two.peak_db_connections} ({connections(two)}).",
+        f"{db.get('max_connections', '?')}): 1 worker {busiest_one.peak_db_connections} "
+        f"({connections(busiest_one)}); 2 workers {busiest_two.peak_db_connections} "
+        f"({connections(busiest_two)}).",
         f"- Redis (the broker): {db.get('redis_commands', 0):,} commands in all, "
         f"{db.get('redis_memory', '?')} used.",
         "",
@@ -906,7 +951,7 @@ def render(report: Report) -> str:
         f"- trigger-to-success ≤ {TARGET_TRIGGER_S:.0f} s: median "
         f"{statistics.median(trigger_seconds):.1f} s — "
         f"{_met(statistics.median(trigger_seconds) <= TARGET_TRIGGER_S)}.",
-        f"- 2-worker speed-up ≥ {TARGET_SPEEDUP}x: {speedup:.2f}x — "
+        f"- 2-worker speed-up ≥ {TARGET_SPEEDUP}x: {speedup:.2f}x (medians) — "
         f"{_met(speedup >= TARGET_SPEEDUP)}.",
     ]
     if plan == QUICK:
@@ -918,8 +963,8 @@ def render(report: Report) -> str:
     else:
         lines += [
             "",
-            f"Each backfill was run once (the figures above are its task instances); the "
-            f"trigger runs {plan.trigger_runs} times.",
+            f"Each backfill was run {plan.repeats} times with each worker count (the tables "
+            f"above pool their task instances); the trigger runs {plan.trigger_runs} times.",
         ]
     return "\n".join(lines) + "\n"
 
