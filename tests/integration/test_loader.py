@@ -227,7 +227,10 @@ def test_killing_the_loader_mid_load_changes_nothing_and_the_retry_loads_once(
     assert run_loader(env).exit_code == 0
     before = snapshot(warehouse)
 
-    write_batch(s3, "big", start, 200_000)
+    # Big enough that the kill lands mid-COPY: a binary COPY takes the rows from 50,000 to
+    # 200,000 in well under a second, which a loaded host's poll and kill could miss.
+    big = 600_000
+    write_batch(s3, "big", start, big)
     # Its server-side keepalives short (the default aborts an orphaned backend after about a
     # minute): the kill below often loses the loader's FIN behind unsent COPY data, and the
     # server must notice that by itself, or the retry waits on the partition's lock for good.
@@ -271,14 +274,14 @@ def test_killing_the_loader_mid_load_changes_nothing_and_the_retry_loads_once(
 
     retry = run_loader(env)
     assert retry.exit_code == 0, retry.logs[-3000:]
-    assert retry.summary["rows_loaded"] == 200_000
+    assert retry.summary["rows_loaded"] == big
     after = snapshot(warehouse)
     with psycopg.connect(conninfo(warehouse)) as conn:
         per_run = conn.execute(
             "SELECT _batch_id, count(*) FROM conferences WHERE _interval_start = '2025-06-01' "
             "GROUP BY 1"
         ).fetchall()
-    assert per_run == [("big", 200_000)]
+    assert per_run == [("big", big)]
     assert [r[0] for r in after["ledger"] if r[1] == datetime(2025, 6, 1)] == ["small", "big"]
     assert after["tables"] == before["tables"]
 

@@ -206,7 +206,7 @@ def test_jsonpaths_with_quotes_or_expressions_are_refused(path: str) -> None:
         check_jsonpath(path)
 
 
-def test_record_field_names_never_reach_sql_and_values_are_escaped() -> None:
+def test_record_field_names_never_reach_sql_and_values_stay_data() -> None:
     """Field names are JSON keys the loader never writes anywhere but the rejects file; values
     become binary COPY data, each field its length and bytes, so tabs, newlines, quotes and
     backslashes are data: one row."""
@@ -240,10 +240,10 @@ def test_record_field_names_never_reach_sql_and_values_are_escaped() -> None:
     assert values[columns.index("url")] == base["url"]
     assert values[columns.index("name")] == base["name"]
     # A value spelling a NULL stays a string; a missing one is NULL.
-    quoted_null = bytearray(BinaryCopy.SIGNATURE)
+    null_string = bytearray(BinaryCopy.SIGNATURE)
     BinaryCopy(builder.table).append(
-        builder.compiled_row({**base, "city": "null"}, None), quoted_null
+        builder.compiled_row({**base, "city": "null"}, None), null_string
     )
-    [values] = binary_records(bytes(quoted_null) + TRAILER, specs)
+    [values] = binary_records(bytes(null_string) + TRAILER, specs)
     assert values[columns.index("city")] == "null"
     assert values[columns.index("country")] is None
