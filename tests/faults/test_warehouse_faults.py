@@ -223,3 +223,34 @@ def test_a_failing_statement_rolls_the_load_back_and_the_ledger_says_why(
     with pipeline.warehouse.connect(database) as conn:
         conn.execute(drop)  # type: ignore[call-overload]
     retry_loads_newer_once(pipeline, database, QUICK)
+
+
+def test_a_column_whose_type_drifted_from_the_models_fails_the_load_as_config(
+    pipeline: Pipeline, batches: None, database: str
+) -> None:
+    """Binary COPY sends each field in the model's type; a column altered by hand (SMALLINT to
+    INTEGER here) would make PostgreSQL refuse the data as if the rows were bad. The loader
+    checks the live types first and says what drifted (exit 78, not retried)."""
+    before = load_small(pipeline, database, QUICK)
+    with pipeline.warehouse.connect(database) as conn:
+        # The view reads the column: PostgreSQL alters no column a view depends on.
+        [(view,)] = conn.execute("SELECT pg_get_viewdef('conferences_latest')").fetchall()
+        conn.execute("DROP VIEW conferences_latest")
+        conn.execute("ALTER TABLE conferences ALTER COLUMN year TYPE integer")
+    try:
+        run = pipeline.load(database, {"REDFEED_INTERVAL_START": QUICK.interval})
+    finally:
+        with pipeline.warehouse.connect(database) as conn:
+            conn.execute("ALTER TABLE conferences ALTER COLUMN year TYPE smallint")
+            conn.execute(f"CREATE VIEW conferences_latest AS {view}")  # type: ignore[call-overload]
+    assert run.exit_code == 78, run.logs[-3000:]
+    error = run.summary["error"]
+    assert "conferences differs from the models (year: type oid 23, the model says SMALLINT)" in (
+        error
+    ), error
+    assert "redfeed drift" in error
+    after = assert_unchanged(pipeline, database, before)
+    [failed] = after.failed()
+    assert failed["run_id"] == "newer"
+    assert "year: type oid 23" in failed["error"]
+    retry_loads_newer_once(pipeline, database, QUICK)

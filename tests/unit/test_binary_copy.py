@@ -90,3 +90,29 @@ def test_a_column_type_without_a_binary_form_is_refused() -> None:
     spec = TableSpec("odd", (ColumnSpec("n", "$.n", "NUMERIC(10,2)", "integer", True),))
     with pytest.raises(ValueError, match="no binary COPY form for NUMERIC"):
         BinaryCopy(spec)
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [(None, None), (-32768, None), (-32769, 32767), (0, 70000)],
+)
+def test_an_integer_column_without_its_type_range_is_refused(
+    low: int | None, high: int | None
+) -> None:
+    # The encoder would write 70000 into a SMALLINT's two bytes as 4464, without a word.
+    spec = TableSpec("odd", (ColumnSpec("n", "$.n", "SMALLINT", "integer", True, None, low, high),))
+    with pytest.raises(ValueError, match=r"needs a range within -32768\.\.32767"):
+        BinaryCopy(spec)
+
+
+def test_live_column_types_that_read_the_binary_form_differently_are_named() -> None:
+    live = {"s": 1043, "c": 1042, "d": 1082, "t": 1114, "b": 16, "i2": 21, "i4": 23, "i8": 20}
+    assert BinaryCopy.mismatches(EVERY_KIND, live) == []
+    assert BinaryCopy.mismatches(EVERY_KIND, {**live, "s": 25}) == []  # text reads it too
+    drifted = {**live, "i4": 1082, "t": 1184}  # an INTEGER read as a DATE would not fail
+    del drifted["b"]
+    assert BinaryCopy.mismatches(EVERY_KIND, drifted) == [
+        "t: type oid 1184, the model says TIMESTAMP WITHOUT TIME ZONE",
+        "b: not in the table",
+        "i4: type oid 1082, the model says INTEGER",
+    ]

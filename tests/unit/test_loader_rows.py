@@ -76,6 +76,17 @@ def test_nested_values_load_as_their_json_text(builder: RowBuilder) -> None:
         # The archive's own length and Z, but a zone before it: not the archive's spelling.
         ({**GOOD, "_scraped_at": "2024-01-01T03+01:00Z"}, "is not a timestamp", "_scraped_at"),
         ({**GOOD, "_scraped_at": "2024-01-01T03:04:61Z"}, "is not a timestamp", "_scraped_at"),
+        # Valid ISO 8601, but year 0 or 10000 once in UTC: a rejection, not a failed load.
+        (
+            {**GOOD, "_scraped_at": "0001-01-01T00:00:00+01:00"},
+            "outside years 1-9999 in UTC",
+            "_scraped_at",
+        ),
+        (
+            {**GOOD, "_scraped_at": "9999-12-31T23:59:59-01:00"},
+            "outside years 1-9999 in UTC",
+            "_scraped_at",
+        ),
         (
             {**GOOD, "city": "東京" * 50},
             "300 UTF-8 bytes (100 characters) do not fit VARCHAR(256)",

@@ -13,13 +13,14 @@ and :meth:`RowBuilder.parse` agrees with it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Final
 
 import orjson
 
 from redfeed.warehouse.jsonpaths import (
+    INTEGER_RANGES,
     JSONPATH_STEP,
     ColumnSpec,
     JsonPathError,
@@ -95,7 +96,12 @@ def _timestamp(spec: ColumnSpec) -> Callable[[Any], Any]:
             raise Rejection(f"{spec.name}: {value[:80]!r} is not a timestamp", spec.name) from None
         # Redshift TIMESTAMP has no zone: store UTC.
         if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+            try:
+                parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+                raise Rejection(
+                    f"{spec.name}: {value[:80]!r} is outside years 1-9999 in UTC", spec.name
+                ) from None
         return parsed
 
     return convert
@@ -176,6 +182,22 @@ class BinaryCopy:
         """Append ``row`` as one tuple of the COPY data to ``out``."""
         self._format(row, self._transformer, out)
 
+    @staticmethod
+    def mismatches(table: TableSpec, live: Mapping[str, int]) -> list[str]:
+        """Columns whose type in the live table (``name -> pg_attribute.atttypid``) would read
+        their binary form as something else, or not at all. The format carries no types, and a
+        few do not fail: an INTEGER's four bytes read as a DATE are a day in 2000 or so."""
+        problems = []
+        for spec in table.columns:
+            oid = live.get(spec.name)
+            expected = _binary_oid(spec)
+            accepted = _STRING_OIDS if expected == _BINARY_OIDS["string"] else {expected}
+            if oid is None:
+                problems.append(f"{spec.name}: not in the table")
+            elif oid not in accepted:
+                problems.append(f"{spec.name}: type oid {oid}, the model says {spec.sql_type}")
+        return problems
+
 
 #: The type whose binary form a column's values are sent in (binary COPY carries no types: the
 #: server reads each field with its column's own receive function). Strings as ``text``: the
@@ -191,12 +213,31 @@ _BINARY_OIDS: Final = {
 }
 
 
+#: text, varchar, bpchar: each reads a string's binary form (its UTF-8 bytes).
+_STRING_OIDS: Final = frozenset({25, 1043, 1042})
+
+
 def _binary_oid(spec: ColumnSpec) -> int:
     key = spec.sql_type.upper() if spec.kind == "integer" else spec.kind
     try:
-        return _BINARY_OIDS[key]
+        oid = _BINARY_OIDS[key]
     except KeyError:
         raise ValueError(f"{spec.name}: no binary COPY form for {spec.sql_type}") from None
+    if spec.kind == "integer":
+        # The encoder writes the type's width and wraps what does not fit: only the validator's
+        # range check keeps 70000 out of a SMALLINT, so a spec without it is refused here.
+        low, high = INTEGER_RANGES[key]
+        if (
+            spec.min_value is None
+            or spec.max_value is None
+            or spec.min_value < low
+            or spec.max_value > high
+        ):
+            raise ValueError(
+                f"{spec.name}: an {spec.sql_type} column needs a range within {low}..{high} "
+                f"(has {spec.min_value}..{spec.max_value})"
+            )
+    return oid
 
 
 #: A key no JSON object has: columns with a nested JSONPath read it in the fast pass (None),

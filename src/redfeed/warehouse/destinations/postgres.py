@@ -26,7 +26,7 @@ from redfeed.errors import ConfigError, RedfeedError, SourceDataError, Temporary
 from redfeed.warehouse import ledger
 from redfeed.warehouse.destinations import LoadJob, LoadOutcome
 from redfeed.warehouse.preflight import Preflight, ReadAhead
-from redfeed.warehouse.rows import COPY_OPTIONS
+from redfeed.warehouse.rows import COPY_OPTIONS, BinaryCopy
 from redfeed.warehouse.url import DatabaseURL
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,7 @@ class PostgresDestination:
                             (job.feed, ledger.naive_utc(job.interval_start)),
                         )
                         replaced = cur.rowcount
+                        self._check_column_types(cur, job)
                         copied = self._copy(cur, preflight, target, columns)
                         if copied != preflight.rows_valid:
                             raise RedfeedError(
@@ -190,6 +191,21 @@ class PostgresDestination:
                     raise
         except psycopg.Error as exc:
             raise _classify(exc, what) from exc
+
+    def _check_column_types(self, cur: psycopg.Cursor[Any], job: LoadJob) -> None:
+        """Refuse a table whose columns drifted from the models: binary COPY reads each field
+        by the live column's type, and some wrong types would not fail, only read wrong."""
+        cur.execute(
+            "SELECT attname, atttypid::int FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (sql.Identifier(job.table.name).as_string(cur),),
+        )
+        problems = BinaryCopy.mismatches(job.table, dict(cur.fetchall()))
+        if problems:
+            raise ConfigError(
+                f"{job.table.name} differs from the models ({'; '.join(problems)}): run "
+                "`redfeed migrate`, or `redfeed drift` to see every difference"
+            )
 
     def _copy(
         self,
