@@ -11,10 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from airflow.sdk import get_parsing_context
+
 from redfeed.orchestration.dags import build_dags
 from redfeed.orchestration.registry import load_registry
 
 REGISTRY = Path(os.environ.get("REDFEED_FEEDS_FILE") or Path(__file__).with_name("feeds.yaml"))
 
-for _dag in build_dags(load_registry(REGISTRY)):
+# A task runner parses this file for one DAG (Airflow's parsing context names it): it builds
+# only that one. The dag-processor's parse (no DAG named) builds them all.
+for _dag in build_dags(load_registry(REGISTRY), dag_id=get_parsing_context().dag_id or None):
     globals()[_dag.dag_id] = _dag

@@ -1,10 +1,12 @@
 """The orchestration benchmark's plan and report (tests/bench/orchestration.py), without a stack:
-its backfill windows are past, disjoint and as many as it runs, and the report pools repeated
-backfills into min / median figures and the speed-up of the medians."""
+its backfill windows are past, disjoint and as many as it runs, the report pools repeated
+backfills into min / median figures and the speed-up of the medians, and its memory probe reads
+cgroup v1 and v2 as `docker stats` does."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ from tests.bench.orchestration import (
     Report,
     TaskTiming,
     TriggerRun,
+    cgroup_memory_mib,
     render,
     windows,
 )
@@ -93,3 +96,24 @@ def test_the_report_pools_repeated_backfills() -> None:
     assert "2-worker speed-up ≥ 1.7x: 1.88x (medians) — met" in text
     # The overhead target is checked for each worker count, not for the pool of both.
     assert "under the backfills 0.50 s with 1 worker — met, 0.50 s with 2 workers — met." in text
+
+
+@pytest.mark.parametrize(
+    ("directory", "usage_file", "inactive_key"),
+    [
+        ("system.slice/docker-{id}.scope", "memory.current", "inactive_file"),  # v2, systemd
+        ("docker/{id}", "memory.current", "inactive_file"),  # v2, cgroupfs
+        ("memory/docker/{id}", "memory.usage_in_bytes", "total_inactive_file"),  # v1, cgroupfs
+    ],
+)
+def test_container_memory_is_read_from_its_cgroup_as_docker_stats_counts_it(
+    tmp_path: Path, directory: str, usage_file: str, inactive_key: str
+) -> None:
+    cgroup = tmp_path / directory.format(id="abc123")
+    cgroup.mkdir(parents=True)
+    (cgroup / usage_file).write_text(f"{300 * 2**20}\n")
+    (cgroup / "memory.stat").write_text(
+        f"anon 1\nactive_file 7\n{inactive_key} {100 * 2**20}\ninactive_anon 3\n"
+    )
+    assert cgroup_memory_mib("abc123", root=tmp_path) == 200.0
+    assert cgroup_memory_mib("other", root=tmp_path) is None

@@ -104,6 +104,38 @@ def test_the_dag_folder_parses_without_errors_or_heavy_imports(registry: Registr
     assert not [m for m in result["new"] if m.startswith("redfeed.warehouse")]
 
 
+@pytest.mark.parametrize(
+    "dag_id", ["feed_confs_tech", "feed_homepages", "redfeed_replay", "redfeed_xref", "nope"]
+)
+def test_a_task_runner_parse_builds_only_the_dag_of_its_task(
+    registry: Registry, dags: dict[str, DAG], dag_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The task runner sets Airflow's parsing context before it parses the file for a task.
+    from airflow.sdk.definitions._internal.dag_parsing_context import (
+        _airflow_parsing_context_manager,
+    )
+    from airflow.sdk.definitions.context import (
+        _AIRFLOW_PARSING_CONTEXT_DAG_ID,
+        _AIRFLOW_PARSING_CONTEXT_TASK_ID,
+    )
+
+    context = (_AIRFLOW_PARSING_CONTEXT_DAG_ID, _AIRFLOW_PARSING_CONTEXT_TASK_ID)
+    for name in context:  # its variables outlive the context manager: undone after the test
+        monkeypatch.setenv(name, "")
+    with _airflow_parsing_context_manager(dag_id=dag_id, task_id="extract"):
+        bag = DagBag(dag_folder=str(DAGS))
+    for name in context:
+        monkeypatch.delenv(name)
+    assert bag.import_errors == {}
+    assert bag.dag_ids == ([dag_id] if dag_id in dags else [])
+    if dag_id in dags:  # the very DAG the dag-processor's parse of the whole file has
+        whole = DagBag(dag_folder=str(DAGS))
+        assert len(whole.dag_ids) == len(dags)
+        one = DagSerialization.to_dict(bag.dags[dag_id])
+        assert one == DagSerialization.to_dict(whole.dags[dag_id])
+    assert [d.dag_id for d in factory.build_dags(registry, dag_id="nope")] == []
+
+
 def test_a_broken_registry_is_an_import_error_naming_the_feed_and_field(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -28,7 +28,9 @@ import copy
 import math
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+
+from scrapy.settings import default_settings
 
 from redfeed import __version__
 from redfeed.contract import Settings, parse_int
@@ -37,6 +39,20 @@ from redfeed.errors import ConfigError
 USER_AGENT = f"redfeed/{__version__} (+https://github.com/redfeed/redfeed)"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DEFAULT_HTTP_CACHE_DIR = "/tmp/redfeed-httpcache"  # noqa: S108 - a cache, development only
+
+#: Components off in every redfeed spider (see SETTINGS), left out of Scrapy's defaults.
+UNUSED_COMPONENTS: Final = frozenset(
+    {
+        "scrapy.extensions.telnet.TelnetConsole",
+        "scrapy.extensions.remote_control.RemoteControl",
+        "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
+    }
+)
+
+
+def _without(components: Mapping[str, Any], unused: frozenset[str]) -> dict[str, Any]:
+    return {name: order for name, order in components.items() if name not in unused}
+
 
 SETTINGS: dict[str, Any] = {
     "BOT_NAME": "redfeed",
@@ -88,6 +104,12 @@ SETTINGS: dict[str, Any] = {
     # HTTP server (Scrapy >= 2.19 enables one by default: it runs posted Python code).
     "TELNETCONSOLE_ENABLED": False,
     "REMOTE_CONTROL_ENABLED": False,
+    # Nor imported (Scrapy imports every component of the *_BASE dicts, even one set to None):
+    # the remote control's module loads aiohttp, the cookies middleware tldextract.
+    "EXTENSIONS_BASE": _without(default_settings.EXTENSIONS_BASE, UNUSED_COMPONENTS),
+    "DOWNLOADER_MIDDLEWARES_BASE": _without(
+        default_settings.DOWNLOADER_MIDDLEWARES_BASE, UNUSED_COMPONENTS
+    ),
     # The HTTP cache is for development (REDFEED_HTTP_CACHE=true): never cache failures.
     "HTTPCACHE_ENABLED": False,
     "HTTPCACHE_DIR": DEFAULT_HTTP_CACHE_DIR,

@@ -17,7 +17,9 @@ runs (:mod:`redfeed.orchestration.runtime`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from airflow.providers.standard.operators.latest_only import LatestOnlyOperator
@@ -308,15 +310,17 @@ def build_xref_dag(registry: Registry) -> DAG | None:
     return dag
 
 
-def build_dags(registry: Registry) -> list[DAG]:
-    """Every DAG the registry defines, in a stable order."""
-    dags = [build_feed_dag(spec, registry.loader) for spec in registry.feeds]
-    dags.append(build_replay_dag(registry))
-    dags.append(build_migrate_dag(registry.loader))
-    xref = build_xref_dag(registry)
-    if xref is not None:
-        dags.append(xref)
-    return dags
+def build_dags(registry: Registry, dag_id: str | None = None) -> list[DAG]:
+    """Every DAG the registry defines, in a stable order; only ``dag_id`` where it is given
+    (a task runner parses the file for one task of one DAG: Airflow's parsing context)."""
+    builders: list[tuple[str, Callable[[], DAG | None]]] = [
+        *((spec.dag_id, partial(build_feed_dag, spec, registry.loader)) for spec in registry.feeds),
+        (REPLAY_DAG_ID, partial(build_replay_dag, registry)),
+        (MIGRATE_DAG_ID, partial(build_migrate_dag, registry.loader)),
+        (XREF_DAG_ID, partial(build_xref_dag, registry)),
+    ]
+    dags = (build() for name, build in builders if dag_id is None or name == dag_id)
+    return [dag for dag in dags if dag is not None]
 
 
 # ---------------------------------------------------------------------------------- docs

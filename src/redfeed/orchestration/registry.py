@@ -245,14 +245,19 @@ def load_registry(path: str | Path) -> Registry:
 def parse_registry(text: str, path: str = "feeds.yaml") -> Registry:
     import yaml
 
+    # libyaml where PyYAML has it (its wheels do): every task parses the DAG file, so the
+    # registry, again; the pure-Python parser took half of that parse.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        root_node = yaml.compose(text, Loader=yaml.SafeLoader)
+        root_node = loader.get_single_node()
         problems = _duplicate_keys(root_node)
         if problems:
             raise RegistryError(path, problems)
-        document = yaml.safe_load(text)
+        document = loader.construct_document(root_node) if root_node is not None else None
     except yaml.YAMLError as exc:
         raise RegistryError(path, [f"not valid YAML: {exc}"]) from None
+    finally:
+        loader.dispose()
     return _build(document, path)
 
 
