@@ -131,7 +131,7 @@ class Backfill:
     #: connections to the metadata DB at the busiest sample, by compose service
     db_connections: dict[str, int]
     load_average: float
-    #: peak memory (MiB) per compose service during the backfill, from `docker stats` samples;
+    #: peak memory (MiB) per compose service during the backfill, from cgroup samples;
     #: the task containers DockerOperator starts are one entry (the largest of them)
     memory_mib: dict[str, float]
     #: CPU seconds per compose service during the backfill (a scaled service: its containers
@@ -924,7 +924,8 @@ def render(report: Report) -> str:
     services = sorted({s for b in report.backfills for s in b.memory_mib})
     lines += [
         "",
-        "Peak memory per service during the backfills (MiB, `docker stats` every 3 s; a "
+        "Peak memory per service during the backfills (MiB, each container's cgroup every 3 s, "
+        "counted as `docker stats` counts it; a "
         "service scaled to two containers counts its largest; the largest over the backfills "
         "with that many workers):",
         "",
