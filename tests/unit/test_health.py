@@ -3,6 +3,10 @@ and against real Airflow services in the compose stack)."""
 
 from __future__ import annotations
 
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 
 from redfeed.orchestration import health
@@ -52,3 +56,69 @@ def test_the_compose_stack_uses_the_light_checks() -> None:
         assert "redfeed.orchestration.health" in test, name
         assert "airflow jobs check" not in test, name
         assert "inspect ping" not in test, name
+
+
+def _paced(
+    tmp_path: Path, pace: str, *check: str, limit: str = "20"
+) -> subprocess.CompletedProcess[str]:
+    from tests.unit.test_container_hardening import COMPOSE
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "REDFEED_HEALTHCHECK_MARK": str(tmp_path / "healthy"),
+        "REDFEED_HEALTHCHECK_LIMIT": limit,
+    }
+    script = COMPOSE.parent / "healthcheck.sh"
+    return subprocess.run(
+        ["sh", str(script), pace, *check], env=env, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_a_paced_check_marks_a_pass_and_clears_the_mark_on_a_failure(tmp_path: Path) -> None:
+    mark = tmp_path / "healthy"
+    assert _paced(tmp_path, "0", "true").returncode == 0
+    assert mark.exists()
+    failed = _paced(tmp_path, "0", "false")
+    assert failed.returncode == 1
+    assert not mark.exists()
+
+
+def test_a_paced_check_sleeps_its_pace_only_once_it_has_passed(tmp_path: Path) -> None:
+    started = time.monotonic()
+    assert _paced(tmp_path, "2", "true").returncode == 0  # not healthy yet: checks at once
+    first = time.monotonic() - started
+    started = time.monotonic()
+    assert _paced(tmp_path, "2", "true").returncode == 0  # healthy: waits 2 s, then checks
+    second = time.monotonic() - started
+    assert first < 1.5
+    assert second >= 2
+
+
+def test_a_paced_check_that_hangs_or_is_misconfigured_says_so(tmp_path: Path) -> None:
+    hung = _paced(tmp_path, "0", "sleep", "5", limit="1")
+    assert hung.returncode == 1
+    assert "sleep gave no answer within 1 s" in hung.stdout
+    over = _paced(tmp_path, "61", "true")
+    assert (over.returncode, over.stdout.strip()) == (
+        2,
+        "healthcheck: PACE 61 s is over 60 s (the probe's timeout is 90 s)",
+    )
+    assert _paced(tmp_path, "30s", "true").returncode == 2
+
+
+def test_every_healthcheck_of_the_stack_is_paced_and_its_timeout_covers_the_pace() -> None:
+    """Docker 20.10 has one probe interval: short unpaced ones cost an idle stack most of its
+    CPU."""
+    import yaml
+
+    from tests.unit.test_container_hardening import COMPOSE
+
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    checked = {name: spec for name, spec in services.items() if "healthcheck" in spec}
+    assert len(checked) == 9
+    for name, spec in checked.items():
+        test = " ".join(spec["healthcheck"]["test"])
+        assert "sh /usr/local/lib/redfeed/healthcheck.sh" in test, name
+        assert "${REDFEED_HEALTHCHECK_PACE:-30}" in test, name
+        assert spec["healthcheck"]["timeout"] == "90s", name
+        assert "./healthcheck.sh:/usr/local/lib/redfeed/healthcheck.sh:ro" in spec["volumes"], name
