@@ -225,32 +225,56 @@ def test_a_failing_statement_rolls_the_load_back_and_the_ledger_says_why(
     retry_loads_newer_once(pipeline, database, QUICK)
 
 
-def test_a_column_whose_type_drifted_from_the_models_fails_the_load_as_config(
-    pipeline: Pipeline, batches: None, database: str
+@pytest.mark.parametrize(
+    ("drift", "undo", "problem"),
+    [
+        pytest.param(
+            "ALTER TABLE conferences ALTER COLUMN year TYPE integer",
+            "ALTER TABLE conferences ALTER COLUMN year TYPE smallint",
+            "year: type oid 23, the model says SMALLINT",
+            id="type",
+        ),
+        pytest.param(
+            "ALTER TABLE conferences ALTER COLUMN mastodon TYPE varchar(300)",
+            "ALTER TABLE conferences ALTER COLUMN mastodon TYPE varchar(320)",
+            "mastodon: holds 300 characters, the model says VARCHAR(320)",
+            id="narrower",
+        ),
+        pytest.param(
+            "ALTER TABLE conferences ADD COLUMN owner text NOT NULL DEFAULT 'ops';"
+            " ALTER TABLE conferences ALTER COLUMN owner DROP DEFAULT",
+            "ALTER TABLE conferences DROP COLUMN owner",
+            "owner: NOT NULL without a default, not in the models",
+            id="not-null",
+        ),
+    ],
+)
+def test_a_column_that_drifted_from_the_models_fails_the_load_as_config(
+    pipeline: Pipeline, batches: None, database: str, drift: str, undo: str, problem: str
 ) -> None:
-    """Binary COPY sends each field in the model's type; a column altered by hand (SMALLINT to
-    INTEGER here) would make PostgreSQL refuse the data as if the rows were bad. The loader
-    checks the live types first and says what drifted (exit 78, not retried)."""
+    """Binary COPY sends each field in the model's type; a column altered by hand would make
+    PostgreSQL refuse the data as if the rows were bad (a NOT NULL even as worth a retry), or
+    read it wrong. The loader checks the live columns first and says what drifted (exit 78,
+    not retried)."""
     before = load_small(pipeline, database, QUICK)
     with pipeline.warehouse.connect(database) as conn:
-        # The view reads the column: PostgreSQL alters no column a view depends on.
+        # The view reads the columns: PostgreSQL alters no column a view depends on.
         [(view,)] = conn.execute("SELECT pg_get_viewdef('conferences_latest')").fetchall()
         conn.execute("DROP VIEW conferences_latest")
-        conn.execute("ALTER TABLE conferences ALTER COLUMN year TYPE integer")
+        for statement in drift.split("; "):
+            conn.execute(statement)  # type: ignore[call-overload]
     try:
         run = pipeline.load(database, {"REDFEED_INTERVAL_START": QUICK.interval})
     finally:
         with pipeline.warehouse.connect(database) as conn:
-            conn.execute("ALTER TABLE conferences ALTER COLUMN year TYPE smallint")
+            conn.execute(undo)  # type: ignore[call-overload]
             conn.execute(f"CREATE VIEW conferences_latest AS {view}")  # type: ignore[call-overload]
     assert run.exit_code == 78, run.logs[-3000:]
     error = run.summary["error"]
-    assert "conferences differs from the models (year: type oid 23, the model says SMALLINT)" in (
-        error
-    ), error
+    assert f"conferences differs from the models ({problem})" in error, error
     assert "redfeed drift" in error
     after = assert_unchanged(pipeline, database, before)
     [failed] = after.failed()
     assert failed["run_id"] == "newer"
-    assert "year: type oid 23" in failed["error"]
+    assert problem in failed["error"]
     retry_loads_newer_once(pipeline, database, QUICK)

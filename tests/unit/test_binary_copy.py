@@ -7,8 +7,9 @@ from datetime import date, datetime
 
 import pytest
 
+from redfeed.errors import ConfigError
 from redfeed.warehouse.jsonpaths import ColumnSpec, TableSpec, model_table_specs
-from redfeed.warehouse.rows import BinaryCopy
+from redfeed.warehouse.rows import BinaryCopy, LiveColumn
 from tests.copy_binary import SIGNATURE, TRAILER, binary_records, binary_tuple
 
 EVERY_KIND = TableSpec(
@@ -88,7 +89,7 @@ def test_every_loaded_table_has_a_binary_form() -> None:
 
 def test_a_column_type_without_a_binary_form_is_refused() -> None:
     spec = TableSpec("odd", (ColumnSpec("n", "$.n", "NUMERIC(10,2)", "integer", True),))
-    with pytest.raises(ValueError, match="no binary COPY form for NUMERIC"):
+    with pytest.raises(ConfigError, match="no binary COPY form for NUMERIC"):
         BinaryCopy(spec)
 
 
@@ -101,18 +102,43 @@ def test_an_integer_column_without_its_type_range_is_refused(
 ) -> None:
     # The encoder would write 70000 into a SMALLINT's two bytes as 4464, without a word.
     spec = TableSpec("odd", (ColumnSpec("n", "$.n", "SMALLINT", "integer", True, None, low, high),))
-    with pytest.raises(ValueError, match=r"needs a range within -32768\.\.32767"):
+    with pytest.raises(ConfigError, match=r"needs a range within -32768\.\.32767"):
         BinaryCopy(spec)
 
 
 def test_live_column_types_that_read_the_binary_form_differently_are_named() -> None:
-    live = {"s": 1043, "c": 1042, "d": 1082, "t": 1114, "b": 16, "i2": 21, "i4": 23, "i8": 20}
+    oids = {"s": 1043, "c": 1042, "d": 1082, "t": 1114, "b": 16, "i2": 21, "i4": 23, "i8": 20}
+    live = {name: LiveColumn(oid) for name, oid in oids.items()}
     assert BinaryCopy.mismatches(EVERY_KIND, live) == []
-    assert BinaryCopy.mismatches(EVERY_KIND, {**live, "s": 25}) == []  # text reads it too
-    drifted = {**live, "i4": 1082, "t": 1184}  # an INTEGER read as a DATE would not fail
+    assert BinaryCopy.mismatches(EVERY_KIND, {**live, "s": LiveColumn(25)}) == []  # text too
+    drifted = {**live, "i4": LiveColumn(1082), "t": LiveColumn(1184)}  # INTEGER read as DATE
     del drifted["b"]
     assert BinaryCopy.mismatches(EVERY_KIND, drifted) == [
         "t: type oid 1184, the model says TIMESTAMP WITHOUT TIME ZONE",
         "b: not in the table",
         "i4: type oid 1082, the model says INTEGER",
+    ]
+
+
+def test_a_narrower_string_or_a_not_null_the_models_lack_is_named() -> None:
+    """Both would fail the COPY as if a row were bad; a NOT NULL even as worth a retry."""
+    oids = {"s": 1043, "c": 1042, "d": 1082, "t": 1114, "b": 16, "i2": 21, "i4": 23, "i8": 20}
+    live = {name: LiveColumn(oid) for name, oid in oids.items()}
+    wide_enough = {**live, "s": LiveColumn(1043, 64 + 4), "c": LiveColumn(1042, 3 + 4)}
+    assert BinaryCopy.mismatches(EVERY_KIND, wide_enough) == []
+    extra = {
+        "_loaded_at": LiveColumn(1114, not_null=True, has_default=True),
+        "note": LiveColumn(25),
+    }
+    assert BinaryCopy.mismatches(EVERY_KIND, {**live, **extra}) == []
+    drifted = {
+        **live,
+        "s": LiveColumn(1043, 16 + 4),
+        "d": LiveColumn(1082, not_null=True),
+        "owner": LiveColumn(25, not_null=True),
+    }
+    assert BinaryCopy.mismatches(EVERY_KIND, drifted) == [
+        "s: holds 16 characters, the model says VARCHAR(64)",
+        "d: NOT NULL in the table, the model allows NULL",
+        "owner: NOT NULL without a default, not in the models",
     ]

@@ -14,11 +14,13 @@ and :meth:`RowBuilder.parse` agrees with it).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Final
 
 import orjson
 
+from redfeed.errors import ConfigError
 from redfeed.warehouse.jsonpaths import (
     INTEGER_RANGES,
     JSONPATH_STEP,
@@ -183,20 +185,56 @@ class BinaryCopy:
         self._format(row, self._transformer, out)
 
     @staticmethod
-    def mismatches(table: TableSpec, live: Mapping[str, int]) -> list[str]:
-        """Columns whose type in the live table (``name -> pg_attribute.atttypid``) would read
-        their binary form as something else, or not at all. The format carries no types, and a
-        few do not fail: an INTEGER's four bytes read as a DATE are a day in 2000 or so."""
+    def mismatches(table: TableSpec, live: Mapping[str, LiveColumn]) -> list[str]:
+        """Where the live table (its columns by name) would read the COPY differently from the
+        models, or refuse rows the validator passed. The format carries no types, and a few
+        do not fail: an INTEGER's four bytes read as a DATE are a day in 2000 or so. A
+        narrower VARCHAR or a NOT NULL the models do not have would fail as if a row were
+        bad (and a NOT NULL as worth a retry)."""
         problems = []
         for spec in table.columns:
-            oid = live.get(spec.name)
+            column = live.get(spec.name)
             expected = _binary_oid(spec)
             accepted = _STRING_OIDS if expected == _BINARY_OIDS["string"] else {expected}
-            if oid is None:
+            if column is None:
                 problems.append(f"{spec.name}: not in the table")
-            elif oid not in accepted:
-                problems.append(f"{spec.name}: type oid {oid}, the model says {spec.sql_type}")
+            elif column.type_oid not in accepted:
+                problems.append(
+                    f"{spec.name}: type oid {column.type_oid}, the model says {spec.sql_type}"
+                )
+            elif (width := column.max_characters) is not None and (
+                spec.max_bytes is None or width < spec.max_bytes
+            ):
+                # PostgreSQL counts characters, the validator UTF-8 bytes: a value within the
+                # model's bytes has at most as many characters, so only a narrower column fails.
+                problems.append(
+                    f"{spec.name}: holds {width} characters, the model says {spec.sql_type}"
+                )
+            elif column.not_null and spec.nullable:
+                problems.append(f"{spec.name}: NOT NULL in the table, the model allows NULL")
+        known = {spec.name for spec in table.columns}
+        for name, column in live.items():
+            if name not in known and column.not_null and not column.has_default:
+                problems.append(f"{name}: NOT NULL without a default, not in the models")
         return problems
+
+
+@dataclass(frozen=True)
+class LiveColumn:
+    """A column of the live table, as ``pg_attribute`` has it."""
+
+    type_oid: int
+    #: ``atttypmod``: a VARCHAR(n) or CHAR(n) keeps n + 4, other types -1.
+    type_modifier: int = -1
+    not_null: bool = False
+    #: A default, an identity or a generated column: COPY may leave it out.
+    has_default: bool = False
+
+    @property
+    def max_characters(self) -> int | None:
+        if self.type_oid in (1043, 1042) and self.type_modifier >= 4:
+            return self.type_modifier - 4
+        return None
 
 
 #: The type whose binary form a column's values are sent in (binary COPY carries no types: the
@@ -222,7 +260,7 @@ def _binary_oid(spec: ColumnSpec) -> int:
     try:
         oid = _BINARY_OIDS[key]
     except KeyError:
-        raise ValueError(f"{spec.name}: no binary COPY form for {spec.sql_type}") from None
+        raise ConfigError(f"{spec.name}: no binary COPY form for {spec.sql_type}") from None
     if spec.kind == "integer":
         # The encoder writes the type's width and wraps what does not fit: only the validator's
         # range check keeps 70000 out of a SMALLINT, so a spec without it is refused here.
@@ -233,7 +271,7 @@ def _binary_oid(spec: ColumnSpec) -> int:
             or spec.min_value < low
             or spec.max_value > high
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"{spec.name}: an {spec.sql_type} column needs a range within {low}..{high} "
                 f"(has {spec.min_value}..{spec.max_value})"
             )

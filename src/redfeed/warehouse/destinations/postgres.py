@@ -26,7 +26,7 @@ from redfeed.errors import ConfigError, RedfeedError, SourceDataError, Temporary
 from redfeed.warehouse import ledger
 from redfeed.warehouse.destinations import LoadJob, LoadOutcome
 from redfeed.warehouse.preflight import Preflight, ReadAhead
-from redfeed.warehouse.rows import COPY_OPTIONS, BinaryCopy
+from redfeed.warehouse.rows import COPY_OPTIONS, BinaryCopy, LiveColumn
 from redfeed.warehouse.url import DatabaseURL
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ class PostgresDestination:
                             log.info("%s: already loaded (ledger), nothing to do", what)
                             return current.outcome()
                         ledger.check_order(job, current)
+                        self._check_column_types(cur, job)
                         copy_started = time.perf_counter()
                         cur.execute(
                             sql.SQL(
@@ -160,7 +161,6 @@ class PostgresDestination:
                             (job.feed, ledger.naive_utc(job.interval_start)),
                         )
                         replaced = cur.rowcount
-                        self._check_column_types(cur, job)
                         copied = self._copy(cur, preflight, target, columns)
                         if copied != preflight.rows_valid:
                             raise RedfeedError(
@@ -196,11 +196,14 @@ class PostgresDestination:
         """Refuse a table whose columns drifted from the models: binary COPY reads each field
         by the live column's type, and some wrong types would not fail, only read wrong."""
         cur.execute(
-            "SELECT attname, atttypid::int FROM pg_attribute"
+            "SELECT attname, atttypid::int, atttypmod, attnotnull,"
+            " atthasdef OR attidentity <> '' OR attgenerated <> ''"
+            " FROM pg_attribute"
             " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
             (sql.Identifier(job.table.name).as_string(cur),),
         )
-        problems = BinaryCopy.mismatches(job.table, dict(cur.fetchall()))
+        live = {row[0]: LiveColumn(*row[1:]) for row in cur.fetchall()}
+        problems = BinaryCopy.mismatches(job.table, live)
         if problems:
             raise ConfigError(
                 f"{job.table.name} differs from the models ({'; '.join(problems)}): run "
