@@ -49,3 +49,23 @@ def test_a_crawler_does_not_import_what_the_switched_off_components_need() -> No
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_spider_that_switches_a_left_out_component_on_gets_it_back() -> None:
+    """A spider that needs cookies says COOKIES_ENABLED = True, as in any Scrapy project."""
+    from redfeed.contract import Settings as Config
+    from redfeed.feeds.settings import for_run
+
+    config = Config.from_env(
+        {"REDFEED_FEED": "confs-tech", "REDFEED_INTERVAL_START": "2026-01-01T00:00:00Z"},
+        need_archive=False,
+    )
+    cookies = "scrapy.downloadermiddlewares.cookies.CookiesMiddleware"
+    plain = for_run(config)
+    assert cookies not in plain["DOWNLOADER_MIDDLEWARES_BASE"]
+    wanted = for_run(config, spider_settings={"COOKIES_ENABLED": "True"})
+    assert wanted["DOWNLOADER_MIDDLEWARES_BASE"][cookies] == 700  # Scrapy's default order
+    assert "scrapy.extensions.telnet.TelnetConsole" not in wanted["EXTENSIONS_BASE"]
+    components = build_component_list(Settings(wanted).getwithbase("DOWNLOADER_MIDDLEWARES"))
+    assert cookies in components
+    assert cookies not in SETTINGS["DOWNLOADER_MIDDLEWARES_BASE"]  # SETTINGS itself untouched

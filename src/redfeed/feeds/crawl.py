@@ -256,7 +256,9 @@ def main(feed: str, env: Mapping[str, str] | None = None) -> int:
         from redfeed.feeds.registry import spider_class
 
         spidercls = spider_class(feed)
-        settings = feed_settings.for_run(config)
+        settings = feed_settings.for_run(
+            config, spider_settings=getattr(spidercls, "custom_settings", None)
+        )
     except ConfigError as exc:
         log.error("scrape %s: configuration error: %s", feed, exc)
         return int(ExitCode.CONFIG)

@@ -30,7 +30,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
-from scrapy.settings import default_settings
+from scrapy.settings import BaseSettings, default_settings
 
 from redfeed import __version__
 from redfeed.contract import Settings, parse_int
@@ -40,14 +40,21 @@ USER_AGENT = f"redfeed/{__version__} (+https://github.com/redfeed/redfeed)"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DEFAULT_HTTP_CACHE_DIR = "/tmp/redfeed-httpcache"  # noqa: S108 - a cache, development only
 
-#: Components off in every redfeed spider (see SETTINGS), left out of Scrapy's defaults.
-UNUSED_COMPONENTS: Final = frozenset(
-    {
-        "scrapy.extensions.telnet.TelnetConsole",
+#: Components off in every redfeed spider (see SETTINGS), left out of Scrapy's defaults, by the
+#: setting that switches each on: a spider whose ``custom_settings`` switch one on gets it back
+#: (``for_run``), where Scrapy's default order puts it.
+SWITCHED_OFF: Final = {
+    "TELNETCONSOLE_ENABLED": ("EXTENSIONS_BASE", "scrapy.extensions.telnet.TelnetConsole"),
+    "REMOTE_CONTROL_ENABLED": (
+        "EXTENSIONS_BASE",
         "scrapy.extensions.remote_control.RemoteControl",
+    ),
+    "COOKIES_ENABLED": (
+        "DOWNLOADER_MIDDLEWARES_BASE",
         "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
-    }
-)
+    ),
+}
+UNUSED_COMPONENTS: Final = frozenset(component for _, component in SWITCHED_OFF.values())
 
 
 def _without(components: Mapping[str, Any], unused: frozenset[str]) -> dict[str, Any]:
@@ -129,10 +136,20 @@ def parse_seconds(name: str, value: str) -> float:
     return seconds
 
 
-def for_run(config: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """``SETTINGS`` with this run's environment knobs applied; ``ConfigError`` for bad values."""
+def for_run(
+    config: Settings,
+    env: Mapping[str, str] | None = None,
+    *,
+    spider_settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``SETTINGS`` with this run's environment knobs applied, and any component the spider's
+    ``custom_settings`` switch on put back; ``ConfigError`` for bad values."""
     env = config.extra if env is None else env
     settings = copy.deepcopy(SETTINGS)
+    switches = BaseSettings(dict(spider_settings or {}))
+    for switch, (base, component) in SWITCHED_OFF.items():
+        if switches.getbool(switch):
+            settings[base][component] = getattr(default_settings, base)[component]
 
     def knob(name: str, default: object) -> str:
         return env.get(name, "").strip() or str(default)
