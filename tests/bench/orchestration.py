@@ -592,21 +592,37 @@ def backfill(
 
 def container_memory(client: Any) -> list[tuple[str, float]]:
     """(name, MiB) of every running container, as `docker stats` counts it (usage less the
-    inactive file cache), read from its cgroup; `docker stats` itself where the cgroup files
-    are not where Docker's cgroupfs or systemd drivers put them."""
+    inactive file cache), read from its cgroup; one `docker stats` call for those whose cgroup
+    files are not where Docker's cgroupfs or systemd drivers put them. Task containers come and
+    go meanwhile: one removed before it is read is left out, not the whole sample."""
     found = []
-    for c in client.containers.list():
+    elsewhere = {}
+    for c in client.containers.list(ignore_removed=True):
         mib = cgroup_memory_mib(c.id)
         if mib is None:
-            out = subprocess.run(
-                [DOCKER, "stats", "--no-stream", "--format", "{{.MemUsage}}", c.id],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            ).stdout
-            mib = mebibytes(out.split("/")[0])
-        found.append((c.name, mib))
+            elsewhere[c.id] = c.name
+        else:
+            found.append((c.name, mib))
+    if elsewhere:
+        out = subprocess.run(
+            [
+                DOCKER,
+                "stats",
+                "--no-stream",
+                "--no-trunc",
+                "--format",
+                "{{.ID}} {{.MemUsage}}",
+                *elsewhere,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,  # a container removed meanwhile fails the call, not the others' lines
+        ).stdout
+        for line in out.splitlines():
+            container_id, _, usage = line.partition(" ")
+            if container_id in elsewhere and "/" in usage:
+                found.append((elsewhere[container_id], mebibytes(usage.split("/")[0])))
     return found
 
 

@@ -117,3 +117,32 @@ def test_container_memory_is_read_from_its_cgroup_as_docker_stats_counts_it(
     )
     assert cgroup_memory_mib("abc123", root=tmp_path) == 200.0
     assert cgroup_memory_mib("other", root=tmp_path) is None
+
+
+def test_container_memory_asks_docker_stats_once_and_skips_containers_gone_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from tests.bench import orchestration
+
+    class Containers:
+        def list(self, ignore_removed: bool = False) -> list[SimpleNamespace]:
+            assert ignore_removed  # a task container removed while listed is not an error
+            return [SimpleNamespace(id=i, name=f"c-{i}") for i in ("in-cgroup", "aa", "gone")]
+
+    calls = []
+
+    def stats(argv: list[str], **kwargs: object) -> SimpleNamespace:
+        calls.append(argv)
+        assert kwargs["check"] is False
+        return SimpleNamespace(stdout="aa 12.5MiB / 1GiB\n")  # "gone" printed an error only
+
+    monkeypatch.setattr(
+        orchestration, "cgroup_memory_mib", lambda i: 40.0 if i == "in-cgroup" else None
+    )
+    monkeypatch.setattr(orchestration.subprocess, "run", stats)
+    found = orchestration.container_memory(SimpleNamespace(containers=Containers()))
+    assert sorted(found) == [("c-aa", 12.5), ("c-in-cgroup", 40.0)]
+    assert len(calls) == 1
+    assert calls[0][-2:] == ["aa", "gone"]
