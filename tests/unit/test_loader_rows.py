@@ -61,6 +61,14 @@ def test_nested_values_load_as_their_json_text(builder: RowBuilder) -> None:
     assert row["locales"] == '["JA","EN"]'
 
 
+@pytest.mark.parametrize("text", ["2024", " 2024 ", "+2024", "\t2024\n", "02024"])
+def test_integers_in_text_are_read_as_redshift_reads_them(builder: RowBuilder, text: str) -> None:
+    record = {**GOOD, "year": text}
+    paths = (builder.build, lambda text: builder.compiled_row(record, text), builder.line_row)
+    for row in (path(line(record)) for path in paths):
+        assert dict(zip(builder.table.column_names, row, strict=True))["year"] == 2024
+
+
 @pytest.mark.parametrize(
     ("record", "reason", "column"),
     [
@@ -70,6 +78,11 @@ def test_nested_values_load_as_their_json_text(builder: RowBuilder) -> None:
         ({**GOOD, "startDate": 20240927}, "expected a date string", "start_date"),
         ({**GOOD, "online": "yes"}, "expected true or false", "online"),
         ({**GOOD, "year": "twenty"}, "is not an integer", "year"),
+        # Python's int() reads these; Redshift and PostgreSQL do not.
+        ({**GOOD, "year": "2_024"}, "is not an integer", "year"),
+        ({**GOOD, "year": "٢٠٢٤"}, "is not an integer", "year"),
+        ({**GOOD, "year": "\uff12\uff10\uff12\uff14"}, "is not an integer", "year"),  # fullwidth
+        ({**GOOD, "year": "0x7e8"}, "is not an integer", "year"),
         ({**GOOD, "year": 70000}, "out of range for SMALLINT", "year"),
         ({**GOOD, "year": 2024.5}, "expected an integer", "year"),
         ({**GOOD, "_scraped_at": "yesterday"}, "is not a timestamp", "_scraped_at"),

@@ -13,6 +13,7 @@ and :meth:`RowBuilder.parse` agrees with it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -120,8 +121,14 @@ def _boolean(spec: ColumnSpec) -> Callable[[Any], Any]:
     return convert
 
 
+#: An integer as Redshift and PostgreSQL read one from text: ASCII digits, an optional sign,
+#: spaces around. Python's ``int`` also takes ``1_000`` and other scripts' digits (``٣``).
+_INTEGER_TEXT: Final = re.compile(r"[ \t\n\r\f\v]*[+-]?[0-9]+[ \t\n\r\f\v]*")
+
+
 def _integer(spec: ColumnSpec) -> Callable[[Any], Any]:
     low, high = spec.min_value, spec.max_value
+    integer_text = _INTEGER_TEXT.fullmatch
 
     def convert(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int | str):
@@ -129,6 +136,8 @@ def _integer(spec: ColumnSpec) -> Callable[[Any], Any]:
                 f"{spec.name}: expected an integer, got {_text(value)[:80]!r}", spec.name
             )
         try:
+            if isinstance(value, str) and not integer_text(value):
+                raise ValueError(value)
             number = int(value)
         except ValueError:
             raise Rejection(
