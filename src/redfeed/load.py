@@ -21,15 +21,16 @@ from datetime import UTC, datetime
 from functools import partial
 from itertools import chain
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 from isal import igzip
 
 from redfeed import __version__
 from redfeed.archive import Archive, BatchKey, FileEntry, FileStore, Manifest, open_store
+from redfeed.archive.reader import DAMAGED_GZIP
 from redfeed.archive.store import ArchiveStore
 from redfeed.contract import Settings, isoformat, parse_bool, parse_instant, run_command
-from redfeed.errors import ConfigError, NothingNew
+from redfeed.errors import ConfigError, NothingNew, SourceDataError
 
 log = logging.getLogger("redfeed.load")
 
@@ -92,9 +93,20 @@ def _stdin_lines(path: Path) -> Iterator[tuple[str, int, bytes]]:
     with path.open("rb") as raw:
         compressed = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
-        stream = cast("IO[bytes]", igzip.GzipFile(fileobj=raw) if compressed else raw)  # type: ignore[no-untyped-call]
-        for number, line in enumerate(stream, start=1):
-            yield "stdin", number, line
+        if not compressed:
+            for number, line in enumerate(raw, start=1):
+                yield "stdin", number, line
+            return
+        number = 0
+        try:
+            with igzip.GzipFile(fileobj=raw) as stream:  # type: ignore[no-untyped-call]
+                for number, line in enumerate(stream, start=1):
+                    yield "stdin", number, line
+        except DAMAGED_GZIP as exc:
+            # Bad input, not a bug: exit 65, nothing committed (the load is one transaction).
+            raise SourceDataError(
+                f"stdin: not a readable gzip stream after line {number}: {exc}"
+            ) from exc
 
 
 def load(argv: list[str]) -> dict[str, Any]:

@@ -429,3 +429,33 @@ def test_too_many_rejects_commit_nothing(warehouse: str, network: Network, s3: L
         assert conn.execute(
             "SELECT status FROM redfeed_loads WHERE run_id = 'piped-2'"
         ).fetchall() == [("failed",)]
+
+
+def test_a_damaged_gzip_on_stdin_is_bad_input_and_commits_nothing(
+    warehouse: str, network: Network, s3: LocalS3
+) -> None:
+    """A truncated download piped in is the data's fault (exit 65, not a crash), and the rows
+    read before the damage are not committed."""
+    import gzip
+
+    data, _, _ = bad_corpus()
+    good_lines = b"".join(line + b"\n" for line in data.splitlines()[:20])
+    damaged = gzip.compress(good_lines * 50)[:-200]
+    env = {
+        "REDFEED_FEED": "confs-tech",
+        "REDFEED_RUN_ID": "piped-damaged",
+        "REDFEED_INTERVAL_START": "2023-05-01",
+        "REDFEED_WAREHOUSE_URL": IN_NETWORK_URL,
+        "REDFEED_ARCHIVE_URL": f"s3://{BUCKET}/redfeed",
+        **s3.env(),
+    }
+    code, summary, stderr = pipe_to_loader(network, env, ["--table", "conferences"], damaged)
+    assert code == 65, stderr[-3000:]
+    assert "stdin: not a readable gzip stream after line" in summary["error"], summary
+    with psycopg.connect(conninfo(warehouse)) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM conferences WHERE _batch_id = 'piped-damaged'"
+        ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT status FROM redfeed_loads WHERE run_id = 'piped-damaged'"
+        ).fetchall() == [("failed",)]

@@ -23,7 +23,8 @@ class BatchIntegrityError(SourceDataError):
 
 #: BadGzipFile (an OSError), a cut-off stream, or ISA-L refusing a deflate block (its stub
 #: declares the class as an instance).
-_DAMAGED_GZIP: tuple[type[BaseException], ...] = (
+#: What a damaged or truncated gzip stream raises while it is read (isal's igzip, like gzip).
+DAMAGED_GZIP: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,
     cast("type[BaseException]", isal_zlib.error),
@@ -90,7 +91,7 @@ class Archive:
                     for line in lines:
                         count += 1
                         yield line
-            except _DAMAGED_GZIP as exc:
+            except DAMAGED_GZIP as exc:
                 raise BatchIntegrityError(
                     f"{entry.url}: not a readable gzip stream: {exc}"
                 ) from exc
