@@ -1,7 +1,9 @@
 #!/bin/sh
 # Paced health check: every service's healthcheck runs its check through this script.
 #
-#   healthcheck.sh PACE CHECK [ARG...]      (PACE: whole seconds, 0-60)
+#   healthcheck.sh PACE LIMIT CHECK [ARG...]
+#     PACE   whole seconds a healthy service waits before it checks again (0-60)
+#     LIMIT  whole seconds the check may take before it counts as failed (1-29)
 #
 # Docker probes at one fixed interval. A short one gets a starting stack healthy soon, but then
 # probes every few seconds for as long as the stack runs: on this stack that was about 13 CPU
@@ -12,20 +14,28 @@
 # one check per PACE + interval seconds. A failed check clears the mark, so a service that
 # stopped answering is probed at the short interval again until it recovers or turns unhealthy.
 # The mark lives in /dev/shm, which every container has fresh (and writable) from each start.
-# Docker's own probe timeout must exceed PACE plus the check's 20 s limit (the compose file
-# sets 90 s). REDFEED_HEALTHCHECK_MARK and REDFEED_HEALTHCHECK_LIMIT exist for the tests.
+# Docker's own probe timeout (90 s in the compose file) must exceed PACE + LIMIT: at most 89 s.
+# REDFEED_HEALTHCHECK_MARK exists for the tests.
 set -u
-pace=${1:?usage: healthcheck.sh PACE CHECK [ARG...]}
-shift
-case $pace in
-  '' | *[!0-9]*) echo "healthcheck: PACE must be whole seconds, not '$pace'"; exit 2 ;;
-esac
+usage='usage: healthcheck.sh PACE LIMIT CHECK [ARG...]'
+pace=${1:?$usage}
+limit=${2:?$usage}
+shift 2
+if [ "$#" = 0 ]; then echo "healthcheck: no check given ($usage)"; exit 2; fi
+for value in "$pace" "$limit"; do
+  case $value in
+    '' | *[!0-9]*) echo "healthcheck: PACE and LIMIT are whole seconds, not '$value'"; exit 2 ;;
+  esac
+done
 if [ "$pace" -gt 60 ]; then
   echo "healthcheck: PACE $pace s is over 60 s (the probe's timeout is 90 s)"
   exit 2
 fi
+if [ "$limit" -lt 1 ] || [ "$limit" -gt 29 ]; then
+  echo "healthcheck: LIMIT $limit s is not within 1-29 s (the probe's timeout is 90 s)"
+  exit 2
+fi
 mark=${REDFEED_HEALTHCHECK_MARK:-/dev/shm/redfeed-healthy}
-limit=${REDFEED_HEALTHCHECK_LIMIT:-20}
 if [ -e "$mark" ]; then
   sleep "$pace"
 fi
@@ -36,5 +46,9 @@ if [ "$code" = 0 ]; then
   exit 0
 fi
 rm -f "$mark"
-if [ "$code" = 124 ]; then echo "healthcheck: $1 gave no answer within $limit s"; fi
+case $code in
+  124) echo "healthcheck: $1 gave no answer within $limit s" ;;
+  125 | 126 | 127) echo "healthcheck: $1 could not run (exit $code)" ;;
+  *) echo "healthcheck: $1 exited $code" ;;
+esac
 exit 1

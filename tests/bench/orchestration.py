@@ -604,7 +604,19 @@ def container_memory(client: Any) -> list[tuple[str, float]]:
         else:
             found.append((c.name, mib))
     if elsewhere:
-        out = subprocess.run(
+        for line in _docker_stats(list(elsewhere)):
+            container_id, _, usage = line.partition(" ")
+            if container_id in elsewhere and "/" in usage:
+                found.append((elsewhere[container_id], mebibytes(usage.split("/")[0])))
+    return found
+
+
+def _docker_stats(container_ids: list[str]) -> list[str]:
+    """`docker stats` lines ("<id> <usage> / <limit>") of these containers: one call, and one
+    per container if that fails (the CLI prints nothing when any one of them is gone)."""
+
+    def stats(ids: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [
                 DOCKER,
                 "stats",
@@ -612,18 +624,18 @@ def container_memory(client: Any) -> list[tuple[str, float]]:
                 "--no-trunc",
                 "--format",
                 "{{.ID}} {{.MemUsage}}",
-                *elsewhere,
+                *ids,
             ],
             capture_output=True,
             text=True,
             timeout=60,
-            check=False,  # a container removed meanwhile fails the call, not the others' lines
-        ).stdout
-        for line in out.splitlines():
-            container_id, _, usage = line.partition(" ")
-            if container_id in elsewhere and "/" in usage:
-                found.append((elsewhere[container_id], mebibytes(usage.split("/")[0])))
-    return found
+            check=False,
+        )
+
+    every = stats(container_ids)
+    if every.returncode == 0 or len(container_ids) == 1:
+        return every.stdout.splitlines()
+    return [line for i in container_ids for line in stats([i]).stdout.splitlines()]
 
 
 CGROUP = Path("/sys/fs/cgroup")

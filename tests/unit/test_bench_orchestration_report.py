@@ -119,7 +119,7 @@ def test_container_memory_is_read_from_its_cgroup_as_docker_stats_counts_it(
     assert cgroup_memory_mib("other", root=tmp_path) is None
 
 
-def test_container_memory_asks_docker_stats_once_and_skips_containers_gone_meanwhile(
+def test_container_memory_skips_containers_gone_meanwhile(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from types import SimpleNamespace
@@ -136,7 +136,9 @@ def test_container_memory_asks_docker_stats_once_and_skips_containers_gone_meanw
     def stats(argv: list[str], **kwargs: object) -> SimpleNamespace:
         calls.append(argv)
         assert kwargs["check"] is False
-        return SimpleNamespace(stdout="aa 12.5MiB / 1GiB\n")  # "gone" printed an error only
+        if "gone" in argv:  # as the CLI does: an error, and no line for any container
+            return SimpleNamespace(returncode=1, stdout="")
+        return SimpleNamespace(returncode=0, stdout="aa 12.5MiB / 1GiB\n")
 
     monkeypatch.setattr(
         orchestration, "cgroup_memory_mib", lambda i: 40.0 if i == "in-cgroup" else None
@@ -144,5 +146,8 @@ def test_container_memory_asks_docker_stats_once_and_skips_containers_gone_meanw
     monkeypatch.setattr(orchestration.subprocess, "run", stats)
     found = orchestration.container_memory(SimpleNamespace(containers=Containers()))
     assert sorted(found) == [("c-aa", 12.5), ("c-in-cgroup", 40.0)]
-    assert len(calls) == 1
-    assert calls[0][-2:] == ["aa", "gone"]
+    assert calls[0][-2:] == ["aa", "gone"]  # one call for all, then one each
+    assert [call[-2:] for call in calls[1:]] == [
+        ["{{.ID}} {{.MemUsage}}", "aa"],
+        ["{{.ID}} {{.MemUsage}}", "gone"],
+    ]

@@ -63,14 +63,14 @@ def _paced(
 ) -> subprocess.CompletedProcess[str]:
     from tests.unit.test_container_hardening import COMPOSE
 
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "REDFEED_HEALTHCHECK_MARK": str(tmp_path / "healthy"),
-        "REDFEED_HEALTHCHECK_LIMIT": limit,
-    }
+    env = {"PATH": "/usr/bin:/bin", "REDFEED_HEALTHCHECK_MARK": str(tmp_path / "healthy")}
     script = COMPOSE.parent / "healthcheck.sh"
     return subprocess.run(
-        ["sh", str(script), pace, *check], env=env, capture_output=True, text=True, timeout=30
+        ["sh", str(script), pace, limit, *check],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -78,37 +78,55 @@ def test_a_paced_check_marks_a_pass_and_clears_the_mark_on_a_failure(tmp_path: P
     mark = tmp_path / "healthy"
     assert _paced(tmp_path, "0", "true").returncode == 0
     assert mark.exists()
-    failed = _paced(tmp_path, "0", "false")
-    assert failed.returncode == 1
+    failed = _paced(tmp_path, "0", "sh", "-c", "exit 3")
+    assert (failed.returncode, failed.stdout.strip()) == (1, "healthcheck: sh exited 3")
     assert not mark.exists()
+    missing = _paced(tmp_path, "0", "no-such-check")
+    assert (missing.returncode, missing.stdout.strip()) == (
+        1,
+        "healthcheck: no-such-check could not run (exit 127)",
+    )
 
 
 def test_a_paced_check_sleeps_its_pace_only_once_it_has_passed(tmp_path: Path) -> None:
     started = time.monotonic()
-    assert _paced(tmp_path, "2", "true").returncode == 0  # not healthy yet: checks at once
+    assert _paced(tmp_path, "3", "true").returncode == 0  # not healthy yet: checks at once
     first = time.monotonic() - started
     started = time.monotonic()
-    assert _paced(tmp_path, "2", "true").returncode == 0  # healthy: waits 2 s, then checks
+    assert _paced(tmp_path, "3", "true").returncode == 0  # healthy: waits 3 s, then checks
     second = time.monotonic() - started
-    assert first < 1.5
-    assert second >= 2
+    assert first < 2.5
+    assert second >= 3
 
 
-def test_a_paced_check_that_hangs_or_is_misconfigured_says_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("pace", "limit", "message"),
+    [
+        ("61", "20", "healthcheck: PACE 61 s is over 60 s (the probe's timeout is 90 s)"),
+        ("30s", "20", "healthcheck: PACE and LIMIT are whole seconds, not '30s'"),
+        ("30", "0", "healthcheck: LIMIT 0 s is not within 1-29 s (the probe's timeout is 90 s)"),
+        ("30", "30", "healthcheck: LIMIT 30 s is not within 1-29 s (the probe's timeout is 90 s)"),
+    ],
+)
+def test_a_misconfigured_paced_check_says_so(
+    tmp_path: Path, pace: str, limit: str, message: str
+) -> None:
+    wrong = _paced(tmp_path, pace, "true", limit=limit)
+    assert (wrong.returncode, wrong.stdout.strip()) == (2, message)
+
+
+def test_a_paced_check_that_hangs_fails_at_its_limit(tmp_path: Path) -> None:
     hung = _paced(tmp_path, "0", "sleep", "5", limit="1")
-    assert hung.returncode == 1
-    assert "sleep gave no answer within 1 s" in hung.stdout
-    over = _paced(tmp_path, "61", "true")
-    assert (over.returncode, over.stdout.strip()) == (
-        2,
-        "healthcheck: PACE 61 s is over 60 s (the probe's timeout is 90 s)",
+    assert (hung.returncode, hung.stdout.strip()) == (
+        1,
+        "healthcheck: sleep gave no answer within 1 s",
     )
-    assert _paced(tmp_path, "30s", "true").returncode == 2
 
 
 def test_every_healthcheck_of_the_stack_is_paced_and_its_timeout_covers_the_pace() -> None:
     """Docker 20.10 has one probe interval: short unpaced ones cost an idle stack most of its
-    CPU."""
+    CPU. A failure before the first success counts only after start_period: a short interval
+    alone would shorten the time a starting service has."""
     import yaml
 
     from tests.unit.test_container_hardening import COMPOSE
@@ -117,8 +135,13 @@ def test_every_healthcheck_of_the_stack_is_paced_and_its_timeout_covers_the_pace
     checked = {name: spec for name, spec in services.items() if "healthcheck" in spec}
     assert len(checked) == 9
     for name, spec in checked.items():
-        test = " ".join(spec["healthcheck"]["test"])
+        check = spec["healthcheck"]
+        test = " ".join(check["test"])
         assert "sh /usr/local/lib/redfeed/healthcheck.sh" in test, name
         assert "${REDFEED_HEALTHCHECK_PACE:-30}" in test, name
-        assert spec["healthcheck"]["timeout"] == "90s", name
+        after_pace = test.split("${REDFEED_HEALTHCHECK_PACE:-30}", 1)[1].lstrip('"')
+        limit = int(after_pace.split()[0])
+        assert 1 <= limit <= 29, name
+        assert check["timeout"] == "90s", name
+        assert int(check["start_period"].removesuffix("s")) >= 60, name
         assert "./healthcheck.sh:/usr/local/lib/redfeed/healthcheck.sh:ro" in spec["volumes"], name

@@ -69,3 +69,18 @@ def test_a_spider_that_switches_a_left_out_component_on_gets_it_back() -> None:
     components = build_component_list(Settings(wanted).getwithbase("DOWNLOADER_MIDDLEWARES"))
     assert cookies in components
     assert cookies not in SETTINGS["DOWNLOADER_MIDDLEWARES_BASE"]  # SETTINGS itself untouched
+
+
+def test_a_switch_that_is_not_a_boolean_is_a_configuration_error() -> None:
+    import pytest
+
+    from redfeed.contract import Settings as Config
+    from redfeed.errors import ConfigError
+    from redfeed.feeds.settings import for_run
+
+    config = Config.from_env(
+        {"REDFEED_FEED": "confs-tech", "REDFEED_INTERVAL_START": "2026-01-01T00:00:00Z"},
+        need_archive=False,
+    )
+    with pytest.raises(ConfigError, match="COOKIES_ENABLED='yes': not a boolean"):
+        for_run(config, spider_settings={"COOKIES_ENABLED": "yes"})

@@ -148,7 +148,14 @@ def for_run(
     settings = copy.deepcopy(SETTINGS)
     switches = BaseSettings(dict(spider_settings or {}))
     for switch, (base, component) in SWITCHED_OFF.items():
-        if switches.getbool(switch):
+        try:
+            wanted = switches.getbool(switch)
+        except ValueError:
+            raise ConfigError(
+                f"the spider's custom_settings {switch}={switches.get(switch)!r}: "
+                "not a boolean (True, False, 1 or 0)"
+            ) from None
+        if wanted:
             settings[base][component] = getattr(default_settings, base)[component]
 
     def knob(name: str, default: object) -> str:

@@ -152,6 +152,9 @@ class PostgresDestination:
                             log.info("%s: already loaded (ledger), nothing to do", what)
                             return current.outcome()
                         ledger.check_order(job, current)
+                        # The lock the DELETE would take, taken first: a migration cannot
+                        # change the columns between their check and the COPY.
+                        cur.execute(sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(target))
                         self._check_column_types(cur, job)
                         copy_started = time.perf_counter()
                         cur.execute(
