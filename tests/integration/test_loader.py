@@ -411,6 +411,17 @@ def test_bad_input_from_stdin_is_quarantined_and_reconciled(
         ).fetchone() == (good,)
 
 
+def assert_nothing_committed(warehouse: str, run_id: str) -> None:
+    """The run's load failed whole: no row of it in the table, and the ledger says failed."""
+    with psycopg.connect(conninfo(warehouse)) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM conferences WHERE _batch_id = %s", (run_id,)
+        ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT status FROM redfeed_loads WHERE run_id = %s", (run_id,)
+        ).fetchall() == [("failed",)]
+
+
 def test_too_many_rejects_commit_nothing(warehouse: str, network: Network, s3: LocalS3) -> None:
     data, _, _ = bad_corpus()
     env = {
@@ -422,13 +433,7 @@ def test_too_many_rejects_commit_nothing(warehouse: str, network: Network, s3: L
     code, summary, stderr = pipe_to_loader(network, env, [], data)
     assert code == 65, stderr[-3000:]
     assert "REDFEED_MAX_REJECT_RATIO" in summary["error"]
-    with psycopg.connect(conninfo(warehouse)) as conn:
-        assert conn.execute(
-            "SELECT count(*) FROM conferences WHERE _batch_id = 'piped-2'"
-        ).fetchone() == (0,)
-        assert conn.execute(
-            "SELECT status FROM redfeed_loads WHERE run_id = 'piped-2'"
-        ).fetchall() == [("failed",)]
+    assert_nothing_committed(warehouse, "piped-2")
 
 
 def test_a_damaged_gzip_on_stdin_is_bad_input_and_commits_nothing(
@@ -452,10 +457,4 @@ def test_a_damaged_gzip_on_stdin_is_bad_input_and_commits_nothing(
     code, summary, stderr = pipe_to_loader(network, env, ["--table", "conferences"], damaged)
     assert code == 65, stderr[-3000:]
     assert "stdin: not a readable gzip stream after line" in summary["error"], summary
-    with psycopg.connect(conninfo(warehouse)) as conn:
-        assert conn.execute(
-            "SELECT count(*) FROM conferences WHERE _batch_id = 'piped-damaged'"
-        ).fetchone() == (0,)
-        assert conn.execute(
-            "SELECT status FROM redfeed_loads WHERE run_id = 'piped-damaged'"
-        ).fetchall() == [("failed",)]
+    assert_nothing_committed(warehouse, "piped-damaged")

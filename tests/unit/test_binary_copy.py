@@ -26,6 +26,21 @@ EVERY_KIND = TableSpec(
     ),
 )
 
+#: EVERY_KIND as the live table has it when it matches the models.
+LIVE = {
+    name: LiveColumn(oid)
+    for name, oid in {
+        "s": 1043,
+        "c": 1042,
+        "d": 1082,
+        "t": 1114,
+        "b": 16,
+        "i2": 21,
+        "i4": 23,
+        "i8": 20,
+    }.items()
+}
+
 ROWS = [
     (
         "PyCon JP 東京 🐍",
@@ -107,8 +122,7 @@ def test_an_integer_column_without_its_type_range_is_refused(
 
 
 def test_live_column_types_that_read_the_binary_form_differently_are_named() -> None:
-    oids = {"s": 1043, "c": 1042, "d": 1082, "t": 1114, "b": 16, "i2": 21, "i4": 23, "i8": 20}
-    live = {name: LiveColumn(oid) for name, oid in oids.items()}
+    live = dict(LIVE)
     assert BinaryCopy.mismatches(EVERY_KIND, live) == []
     assert BinaryCopy.mismatches(EVERY_KIND, {**live, "s": LiveColumn(25)}) == []  # text too
     drifted = {**live, "i4": LiveColumn(1082), "t": LiveColumn(1184)}  # INTEGER read as DATE
@@ -122,8 +136,7 @@ def test_live_column_types_that_read_the_binary_form_differently_are_named() -> 
 
 def test_a_narrower_string_or_a_not_null_the_models_lack_is_named() -> None:
     """Both would fail the COPY as if a row were bad; a NOT NULL even as worth a retry."""
-    oids = {"s": 1043, "c": 1042, "d": 1082, "t": 1114, "b": 16, "i2": 21, "i4": 23, "i8": 20}
-    live = {name: LiveColumn(oid) for name, oid in oids.items()}
+    live = dict(LIVE)
     wide_enough = {**live, "s": LiveColumn(1043, 64 + 4), "c": LiveColumn(1042, 3 + 4)}
     assert BinaryCopy.mismatches(EVERY_KIND, wide_enough) == []
     extra = {

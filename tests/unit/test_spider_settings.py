@@ -7,10 +7,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from scrapy.settings import Settings, default_settings
 from scrapy.utils.conf import build_component_list
 
-from redfeed.feeds.settings import SETTINGS, UNUSED_COMPONENTS
+from redfeed.contract import Settings as Config
+from redfeed.errors import ConfigError
+from redfeed.feeds.settings import SETTINGS, UNUSED_COMPONENTS, for_run
 
 
 def test_switched_off_components_are_left_out_and_the_rest_kept() -> None:
@@ -51,15 +54,16 @@ def test_a_crawler_does_not_import_what_the_switched_off_components_need() -> No
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_a_spider_that_switches_a_left_out_component_on_gets_it_back() -> None:
-    """A spider that needs cookies says COOKIES_ENABLED = True, as in any Scrapy project."""
-    from redfeed.contract import Settings as Config
-    from redfeed.feeds.settings import for_run
-
-    config = Config.from_env(
+@pytest.fixture
+def config() -> Config:
+    return Config.from_env(
         {"REDFEED_FEED": "confs-tech", "REDFEED_INTERVAL_START": "2026-01-01T00:00:00Z"},
         need_archive=False,
     )
+
+
+def test_a_spider_that_switches_a_left_out_component_on_gets_it_back(config: Config) -> None:
+    """A spider that needs cookies says COOKIES_ENABLED = True, as in any Scrapy project."""
     cookies = "scrapy.downloadermiddlewares.cookies.CookiesMiddleware"
     plain = for_run(config)
     assert cookies not in plain["DOWNLOADER_MIDDLEWARES_BASE"]
@@ -71,16 +75,6 @@ def test_a_spider_that_switches_a_left_out_component_on_gets_it_back() -> None:
     assert cookies not in SETTINGS["DOWNLOADER_MIDDLEWARES_BASE"]  # SETTINGS itself untouched
 
 
-def test_a_switch_that_is_not_a_boolean_is_a_configuration_error() -> None:
-    import pytest
-
-    from redfeed.contract import Settings as Config
-    from redfeed.errors import ConfigError
-    from redfeed.feeds.settings import for_run
-
-    config = Config.from_env(
-        {"REDFEED_FEED": "confs-tech", "REDFEED_INTERVAL_START": "2026-01-01T00:00:00Z"},
-        need_archive=False,
-    )
+def test_a_switch_that_is_not_a_boolean_is_a_configuration_error(config: Config) -> None:
     with pytest.raises(ConfigError, match="COOKIES_ENABLED='yes': not a boolean"):
         for_run(config, spider_settings={"COOKIES_ENABLED": "yes"})
