@@ -4,6 +4,7 @@ convention (S3 conditional writes ``If-None-Match: *``; ``link(2)`` on the file 
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -78,10 +79,20 @@ def _check_key(key: str) -> str:
 # ---------------------------------------------------------------------------------------- S3
 
 
+@functools.cache
+def _botocore_session() -> Any:
+    """One botocore session a process: it caches the service models a client is built from."""
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
 def s3_client() -> S3Client:
     """A client configured from the standard AWS_* variables (AWS_ENDPOINT_URL included), with
-    botocore's standard retry mode so throttling and 5xx are retried with backoff."""
-    import boto3
+    botocore's standard retry mode so throttling and 5xx are retried with backoff.
+
+    botocore's own session, not boto3's: the client is the same, and importing boto3 (its
+    resource layer) cost every archive process about 0.04 CPU seconds (BENCHMARKS.md)."""
     from botocore.config import Config
 
     config = Config(
@@ -89,7 +100,8 @@ def s3_client() -> S3Client:
         connect_timeout=10,
         read_timeout=60,
     )
-    return boto3.client("s3", config=config)
+    client: S3Client = _botocore_session().create_client("s3", config=config)
+    return client
 
 
 def _s3_error(exc: Exception, what: str) -> Exception:
