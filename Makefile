@@ -47,6 +47,9 @@ lock: venv ## re-pin requirements/*.txt (Airflow 3.3.2 constraints win where the
 	  $(UV) pip compile -q pyproject.toml $$extras -c requirements/airflow-constraints.txt \
 	    --python-version $$version --generate-hashes -o requirements/$$name.txt; \
 	done
+	# redfeed/python (and the loader on it): the images' pins without the `scrape` extra.
+	$(UV) pip compile -q pyproject.toml --extra load -c requirements/airflow-constraints.txt \
+	  -c requirements/images.txt --python-version 3.11 --generate-hashes -o requirements/python.txt
 	# The benchmark's peer (dlt) lives in its own venv, solved without Airflow's constraints.
 	$(UV) pip compile -q pyproject.toml --extra bench --python-version 3.11.7 --generate-hashes \
 	  -o requirements/bench.txt

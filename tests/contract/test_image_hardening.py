@@ -5,6 +5,7 @@ lead back to root."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import docker
@@ -21,8 +22,16 @@ IMAGES = sorted(
 
 
 def from_redfeed_python(name: str) -> bool:
-    dockerfile = (REPO / "images" / name / "Dockerfile").read_text()
-    return name == "python" or "\nFROM redfeed/python" in f"\n{dockerfile}"
+    """redfeed/python itself, or built on it (through redfeed/scraper, say)."""
+    while name != "python":
+        dockerfile = REPO / "images" / name / "Dockerfile"
+        parent = dockerfile.is_file() and re.search(
+            r"^FROM redfeed/([a-z0-9-]+)", dockerfile.read_text(), re.M
+        )
+        if not parent:  # redfeed/base, or not a redfeed image
+            return False
+        name = parent.group(1)
+    return True
 
 
 @pytest.mark.parametrize("name", IMAGES)
