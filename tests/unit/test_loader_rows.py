@@ -62,7 +62,7 @@ def test_nested_values_load_as_their_json_text(builder: RowBuilder) -> None:
 
 
 @pytest.mark.parametrize("text", ["2024", " 2024 ", "+2024", "\t2024\n", "02024"])
-def test_integers_in_text_are_read_as_redshift_reads_them(builder: RowBuilder, text: str) -> None:
+def test_integers_in_text_are_read_as_postgresql_reads_them(builder: RowBuilder, text: str) -> None:
     record = {**GOOD, "year": text}
     paths = (builder.build, lambda text: builder.compiled_row(record, text), builder.line_row)
     for row in (path(line(record)) for path in paths):

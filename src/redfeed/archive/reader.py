@@ -21,9 +21,8 @@ class BatchIntegrityError(SourceDataError):
     """An archived object no longer matches its manifest (corruption or tampering)."""
 
 
-#: BadGzipFile (an OSError), a cut-off stream, or ISA-L refusing a deflate block (its stub
-#: declares the class as an instance).
-#: What a damaged or truncated gzip stream raises while it is read (isal's igzip, like gzip).
+#: What a damaged or truncated gzip stream raises while it is read: BadGzipFile (an OSError), a
+#: cut-off stream, or ISA-L refusing a deflate block (its stub declares the class an instance).
 DAMAGED_GZIP: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,

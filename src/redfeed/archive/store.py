@@ -92,7 +92,7 @@ def s3_client() -> S3Client:
     botocore's standard retry mode so throttling and 5xx are retried with backoff.
 
     botocore's own session, not boto3's: the client is the same, and importing boto3 (its
-    resource layer) cost every archive process about 0.04 CPU seconds (BENCHMARKS.md)."""
+    resource layer) cost every archive process about 0.04 CPU seconds."""
     from botocore.config import Config
 
     config = Config(

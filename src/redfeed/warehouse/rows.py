@@ -121,8 +121,9 @@ def _boolean(spec: ColumnSpec) -> Callable[[Any], Any]:
     return convert
 
 
-#: An integer as Redshift and PostgreSQL read one from text: ASCII digits, an optional sign,
-#: spaces around. Python's ``int`` also takes ``1_000`` and other scripts' digits (``٣``).
+#: An integer as PostgreSQL reads one from text: ASCII digits, an optional sign, ASCII spaces
+#: around (Redshift's documentation does not say whether it trims them). Python's ``int`` also
+#: takes ``1_000``, other scripts' digits (``٣``) and a no-break space.
 _INTEGER_TEXT: Final = re.compile(r"[ \t\n\r\f\v]*[+-]?[0-9]+[ \t\n\r\f\v]*")
 
 
